@@ -1,0 +1,151 @@
+// The routemeter configuration: plain immutable structs parsed once from TOML
+// (DESIGN.md section 3), validated, then compiled into what the data path needs
+// (router, upstream pools, metric handles). The data path never sees TOML.
+//
+// A Config is built by load_config_file()/parse_config() and then only read:
+// it is shared between threads as std::shared_ptr<const Config>.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace routemeter {
+
+using Duration = std::chrono::milliseconds;
+
+// Where a value came from in the config file; line/column are 1-based, 0 = unknown.
+struct SourcePosition {
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+
+// One "host:port" or "[v6]:port" endpoint: a listener or an upstream server.
+struct HostPort {
+  std::string host;  // without brackets: "127.0.0.1", "::1", "localhost"
+  uint16_t port = 0;
+  std::string text() const;  // "127.0.0.1:80", "[::1]:80"
+  bool operator==(const HostPort&) const = default;
+};
+
+struct ServerConfig {
+  std::vector<HostPort> listen{{"0.0.0.0", 8080}};
+  uint32_t workers = 0;  // 0 = one per CPU core
+  uint64_t max_connections = 10000;
+  uint64_t max_header_bytes = 16 * 1024;
+  uint64_t max_body_bytes = 8 * 1024 * 1024;
+  Duration client_header_timeout = std::chrono::seconds(10);
+  Duration client_body_timeout = std::chrono::seconds(30);
+  Duration keepalive_timeout = std::chrono::seconds(60);
+  Duration drain_timeout = std::chrono::seconds(30);
+};
+
+struct AdminConfig {
+  HostPort listen{"127.0.0.1", 9901};
+  std::optional<std::string> token;  // require "Authorization: Bearer <token>"
+};
+
+struct SummaryQuantile {
+  double quantile = 0;
+  double error = 0;
+  bool operator==(const SummaryQuantile&) const = default;
+};
+
+struct MetricsConfig {
+  std::string name_space = "routemeter";  // TOML key: namespace
+  std::vector<double> histogram_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                        0.5,   1,    2.5,   5,    10};
+  std::vector<SummaryQuantile> summary_quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}};
+  Duration summary_max_age = std::chrono::seconds(60);
+  uint32_t summary_age_buckets = 5;
+};
+
+enum class LogFormat { kJson, kCombined };
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+struct LogConfig {
+  std::string access = "stdout";  // "off" | "stdout" | a file path
+  LogFormat format = LogFormat::kJson;
+  LogLevel level = LogLevel::kInfo;
+};
+
+enum class Balance { kRoundRobin, kLeastConn };
+
+struct HealthCheckConfig {
+  bool enabled = false;  // true when [upstream.health] is present
+  std::string path = "/healthz";
+  Duration interval = std::chrono::seconds(5);
+  Duration timeout = std::chrono::seconds(1);
+  uint32_t unhealthy_after = 3;
+  uint32_t healthy_after = 2;
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::vector<HostPort> servers;
+  Balance balance = Balance::kRoundRobin;
+  Duration connect_timeout = std::chrono::seconds(1);
+  Duration response_timeout = std::chrono::seconds(30);
+  uint32_t max_idle_connections = 64;  // keep-alive pool per worker and server
+  HealthCheckConfig health;
+  SourcePosition position;  // of the [[upstream]] table
+};
+
+enum class PathMatch { kExact, kPrefix, kRegex };
+
+struct RouteConfig {
+  std::string name;
+  PathMatch match = PathMatch::kPrefix;
+  std::string path;              // the exact path, the prefix or the regex source
+  std::vector<std::string> methods;  // upper-cased; empty = any
+  std::string host;              // lower-cased; empty = any; "*.example.com" = wildcard
+  std::string upstream;
+  size_t upstream_index = 0;     // index into Config::upstreams, resolved by validation
+  bool strip_prefix = false;
+  SourcePosition position;  // of the [[route]] table
+};
+
+struct Config {
+  std::string source_path;  // the file it was read from
+  ServerConfig server;
+  AdminConfig admin;
+  MetricsConfig metrics;
+  LogConfig log;
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<RouteConfig> routes;
+};
+
+// One problem found in a config file: "file:line:col: message".
+struct ConfigError {
+  std::string file;
+  SourcePosition position;
+  std::string message;
+  std::string to_string() const;
+};
+
+// Either a valid config or every error found in the file (never both).
+struct ConfigLoadResult {
+  std::shared_ptr<const Config> config;
+  std::vector<ConfigError> errors;
+  bool ok() const { return config != nullptr; }
+};
+
+// Reads and validates a TOML config file. Never throws.
+ConfigLoadResult load_config_file(const std::string& path);
+// Same, from text; `source_path` is the name used in errors.
+ConfigLoadResult parse_config(std::string_view toml_text, std::string_view source_path);
+
+// Value syntaxes shared with the rest of the program.
+std::optional<Duration> parse_duration(std::string_view text);  // "250ms", "10s", "2m", "1h"
+std::optional<uint64_t> parse_size(std::string_view text);      // "512", "16KiB", "8MiB", "1GiB"
+std::optional<HostPort> parse_host_port(std::string_view text);  // "h:p", "[v6]:p"
+
+// The effective config as JSON (admin /config). Omits the admin token.
+std::string config_to_json(const Config& config);
+
+}  // namespace routemeter

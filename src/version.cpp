@@ -1,0 +1,1 @@
+#include "routemeter/build_info.hpp"
