@@ -1,1 +1,77 @@
-int main() { return 0; }
+// routemeter: the command line (DESIGN.md section 2). Everything else lives in
+// the core library.
+#include <event2/event.h>
+#include <prometheus/detail/core_export.h>
+#include <signal.h>
+#include <toml++/toml.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "routemeter/build_info.hpp"
+#include "routemeter/config.hpp"
+#include "routemeter/server.hpp"
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/routemeter/routemeter.toml";
+
+void usage(std::ostream& out) {
+  out << "usage: routemeter [--config PATH]                 run the proxy\n"
+         "       routemeter --check-config [--config PATH]  validate the config, exit 0/1\n"
+         "       routemeter --version                       version and library versions\n"
+         "default config: "
+      << kDefaultConfig << "\n";
+}
+
+int check_config(const std::string& path) {
+  routemeter::ConfigLoadResult res = routemeter::load_config_file(path);
+  if (!res.ok()) {
+    for (const auto& e : res.errors) std::cerr << e.to_string() << "\n";
+    return 1;
+  }
+  std::cout << path << ": ok\n";
+  return 0;
+}
+
+void print_version() {
+  std::cout << "routemeter " << routemeter::build::kVersion << " (revision "
+            << routemeter::build::kRevision << ", built " << routemeter::build::kDate << ")\n"
+            << "libevent " << event_get_version() << "\n"
+            << "toml++ " << TOML_LIB_MAJOR << "." << TOML_LIB_MINOR << "." << TOML_LIB_PATCH
+            << "\n"
+            << "prometheus-cpp 1.0\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config = kDefaultConfig;
+  bool check = false;
+  for (int i = 1; i < argc; ++i) {
+    const char* a = argv[i];
+    if (std::strcmp(a, "--config") == 0 && i + 1 < argc) {
+      config = argv[++i];
+    } else if (std::strncmp(a, "--config=", 9) == 0) {
+      config = a + 9;
+    } else if (std::strcmp(a, "--check-config") == 0) {
+      check = true;
+    } else if (std::strcmp(a, "--version") == 0) {
+      print_version();
+      return 0;
+    } else if (std::strcmp(a, "--help") == 0 || std::strcmp(a, "-h") == 0) {
+      usage(std::cout);
+      return 0;
+    } else {
+      std::cerr << "routemeter: unknown argument: " << a << "\n";
+      usage(std::cerr);
+      return 2;
+    }
+  }
+  if (check) return check_config(config);
+  signal(SIGPIPE, SIG_IGN);
+  routemeter::Server server(config);
+  return server.run();
+}

@@ -1,0 +1,42 @@
+// What one answered request leaves behind for metrics and the access log.
+// Filled by the exchange as the request progresses, handed to the worker's
+// recorder once the last response byte is written (or the exchange ends).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "routemeter/http.hpp"
+
+namespace routemeter {
+
+struct Route;
+
+// Upstream fault kinds (the `kind` label of upstream_errors_total).
+enum class UpstreamError : uint8_t {
+  kNone,
+  kConnectRefused,
+  kConnectTimeout,
+  kResponseTimeout,
+  kReset,
+  kBadResponse,
+};
+std::string_view upstream_error_name(UpstreamError e);
+
+struct RequestRecord {
+  const Route* route = nullptr;  // nullptr: unmatched (or rejected before routing)
+  http::Method method = http::Method::kOther;
+  int status = 0;
+  uint64_t request_body_bytes = 0;
+  uint64_t response_body_bytes = 0;
+  uint64_t start_ns = 0;     // monotonic: request head read
+  uint64_t end_ns = 0;       // monotonic: last response byte written
+  int64_t server = -1;       // index of the upstream server used, -1 if none
+  UpstreamError error = UpstreamError::kNone;
+  void clear() { *this = RequestRecord(); }
+};
+
+// Monotonic clock in nanoseconds.
+uint64_t monotonic_ns();
+
+}  // namespace routemeter

@@ -1,0 +1,116 @@
+// A Worker is one thread with its own event_base, its own listening sockets
+// (SO_REUSEPORT) and its own upstream pools: the whole data path of the
+// connections it accepted runs on it, without locks. The main thread creates
+// workers, hands them listening sockets and snapshots, and asks them to drain.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "routemeter/event_handles.hpp"
+#include "routemeter/request_record.hpp"
+#include "routemeter/snapshot.hpp"
+#include "routemeter/upstream_pool.hpp"
+
+namespace routemeter {
+
+class ClientConnection;
+
+// One snapshot as a worker uses it: the snapshot plus this worker's pools for
+// its upstreams. A request holds a shared_ptr to the runtime it started on,
+// so a reload never pulls pools out from under it.
+struct WorkerRuntime {
+  std::shared_ptr<const Snapshot> snapshot;
+  std::vector<std::unique_ptr<UpstreamPool>> pools;  // by upstream index
+  std::vector<const timeval*> connect_timeouts;      // by upstream index (common timeouts)
+  std::vector<const timeval*> response_timeouts;
+};
+
+// Receives every finished request (metrics, access log). Called on the worker
+// thread; implementations must be safe for concurrent calls from all workers.
+class RequestRecorder {
+ public:
+  virtual ~RequestRecorder() = default;
+  virtual void record(size_t worker, const RequestRecord& rec) = 0;
+};
+
+class Worker {
+ public:
+  // `listen_fds`: this worker's listening sockets (it takes ownership).
+  Worker(size_t id, std::vector<UniqueFd> listen_fds, std::shared_ptr<const Snapshot> snapshot,
+         RequestRecorder* recorder);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();  // spawns the thread
+  void join();
+  // Thread-safe: the worker's loop has returned (drained).
+  bool stopped() const { return stopped_.load(std::memory_order_acquire); }
+  // Thread-safe: stop accepting, finish in-flight requests, close idle
+  // connections, then return from the loop (or when drain_timeout passes).
+  void request_drain();
+  // Thread-safe: use `snapshot` for requests that start from now on.
+  void request_snapshot(std::shared_ptr<const Snapshot> snapshot);
+
+  // --- worker thread only ---
+  size_t id() const { return id_; }
+  event_base* base() const { return base_.get(); }
+  const std::shared_ptr<WorkerRuntime>& runtime() const { return runtime_; }
+  const ServerConfig& server_config() const { return runtime_->snapshot->config().server; }
+  bool draining() const { return draining_; }
+  // Common-timeout timevals for the client side.
+  const timeval* keepalive_timeout() const { return keepalive_tv_; }
+  const timeval* header_timeout() const { return header_tv_; }
+  const timeval* body_timeout() const { return body_tv_; }
+  void record(const RequestRecord& rec);
+  // A connection closed itself: free it after the current callback.
+  void retire(ClientConnection* conn);
+  size_t connection_count() const { return connections_.size(); }
+
+  static std::atomic<int64_t> active_connections;  // all workers
+  static std::atomic<uint64_t> total_connections;
+
+ private:
+  static void on_accept(evutil_socket_t fd, short, void* arg);
+  static void on_notify(evutil_socket_t fd, short, void* arg);
+  static void on_reap(evutil_socket_t, short, void* arg);
+  static void on_drain_deadline(evutil_socket_t, short, void* arg);
+  void accept_ready(int listen_fd);
+  void handle_notify();
+  void install_runtime(std::shared_ptr<const Snapshot> snapshot);
+  void begin_drain();
+  void maybe_finish_drain();
+  void set_accepting(bool on);
+
+  size_t id_;
+  EventBasePtr base_;
+  std::vector<UniqueFd> listen_fds_;
+  std::vector<EventPtr> accept_events_;
+  bool accepting_ = false;
+  UniqueFd notify_fd_;  // eventfd: another thread asked for something
+  EventPtr notify_ev_;
+  EventPtr reap_ev_;
+  EventPtr drain_deadline_ev_;
+  std::shared_ptr<WorkerRuntime> runtime_;
+  RequestRecorder* recorder_;  // outlives the worker (owned by main)
+  std::vector<std::unique_ptr<ClientConnection>> connections_;
+  std::vector<ClientConnection*> retired_;
+  const timeval* keepalive_tv_ = nullptr;
+  const timeval* header_tv_ = nullptr;
+  const timeval* body_tv_ = nullptr;
+  uint64_t max_connections_ = 0;  // this worker's share of server.max_connections
+  bool draining_ = false;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+
+  std::mutex pending_mu_;  // guards the two fields below (cross-thread requests)
+  bool pending_drain_ = false;
+  std::shared_ptr<const Snapshot> pending_snapshot_;
+};
+
+}  // namespace routemeter

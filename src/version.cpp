@@ -1,1 +1,0 @@
-#include "routemeter/build_info.hpp"
