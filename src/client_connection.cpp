@@ -176,6 +176,7 @@ bool ClientConnection::parse_head() {
   const Router::Match match =
       runtime_->snapshot->router().classify(head_.method_token, head_.host, path);
   record_.route = match.route;
+  worker_.begin(*runtime_->snapshot, record_);
 
   chunked_body_ = head_.framing.chunked;
   body_remaining_ = head_.framing.has_content_length ? head_.framing.content_length : 0;
@@ -404,7 +405,7 @@ void ClientConnection::on_exchange_broken() { close(); }
 void ClientConnection::finish_request() {
   finishing_ = false;
   record_.end_ns = monotonic_ns();
-  worker_.record(record_);
+  record_finished();
   record_.clear();
   runtime_.reset();
   if (!keep_alive_ || client_eof_ || worker_.draining()) {
@@ -426,11 +427,13 @@ void ClientConnection::handle_timer() {
       close();  // keep-alive (or first request) wait is over
       return;
     case State::kHead:
-    case State::kBody:
+      // A head that never completed: counted as unmatched, like a bad request.
       record_.clear();
       record_.start_ns = monotonic_ns();
-      if (state_ == State::kBody) record_.method = head_.method;
       reply(408, true);
+      return;
+    case State::kBody:
+      reply(408, true);  // the route is known; the record already counts it in flight
       return;
     default:
       close();  // the client stopped reading our answer
@@ -446,6 +449,11 @@ void ClientConnection::drain() {
   keep_alive_ = false;
 }
 
+void ClientConnection::record_finished() {
+  const std::shared_ptr<WorkerRuntime>& rt = runtime_ ? runtime_ : worker_.runtime();
+  worker_.record(*rt->snapshot, record_);
+}
+
 void ClientConnection::close() {
   if (closed_) return;
   if (state_ == State::kExchange || state_ == State::kReplying) {
@@ -454,7 +462,7 @@ void ClientConnection::close() {
     // unless the upstream's status was already relayed.
     if (record_.status == 0) record_.status = 499;
     record_.end_ns = monotonic_ns();
-    worker_.record(record_);
+    record_finished();
   }
   closed_ = true;
   state_ = State::kClosed;

@@ -35,11 +35,17 @@ void Exchange::start(std::shared_ptr<WorkerRuntime> runtime, const Request& req,
 }
 
 void Exchange::connect_and_send() {
-  const size_t server = pool_->pick_server();
+  const size_t server = pool_->pick_server(monotonic_ns());
+  if (server == UpstreamPool::kNoServer) {
+    state_ = State::kConnecting;
+    fail(502, UpstreamError::kNone);  // no healthy server
+    return;
+  }
   client_.record().server = static_cast<int64_t>(server);
   conn_ = pool_->lease(server, retried_, &reused_);
   if (!conn_) {
     state_ = State::kConnecting;
+    pool_->upstream().report_failure(server, monotonic_ns());
     fail(502, UpstreamError::kConnectRefused);
     return;
   }
@@ -110,6 +116,7 @@ void Exchange::upstream_failed(int err) {
     return;
   }
   if (state_ == State::kConnecting) {
+    pool_->upstream().report_failure(conn_->server(), monotonic_ns());
     fail(err == ETIMEDOUT ? 504 : 502,
          err == ETIMEDOUT ? UpstreamError::kConnectTimeout : UpstreamError::kConnectRefused);
     return;
@@ -120,6 +127,7 @@ void Exchange::upstream_failed(int err) {
 void Exchange::on_upstream_timeout() {
   switch (state_) {
     case State::kConnecting:
+      pool_->upstream().report_failure(conn_->server(), monotonic_ns());
       fail(504, UpstreamError::kConnectTimeout);
       return;
     case State::kSending:
@@ -196,6 +204,7 @@ void Exchange::parse_head() {
       evbuffer_drain(in, res.head_bytes);
       continue;
     }
+    pool_->upstream().report_success(conn_->server());
     const http::Framing& f = response_.framing;
     upstream_keep_alive_ =
         response_.version_minor >= 1 ? !f.connection_close : f.connection_keep_alive;

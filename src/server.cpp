@@ -1,21 +1,66 @@
 #include "routemeter/server.hpp"
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/event.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 
+#include <chrono>
 #include <thread>
 
+#include "routemeter/build_info.hpp"
 #include "routemeter/log.hpp"
 #include "routemeter/net.hpp"
+#include "routemeter/server_collectors.hpp"
 
 namespace routemeter {
 namespace {
 
 constexpr int kBacklog = 4096;
 
-void free_http(evhttp* http) {
-  if (http != nullptr) evhttp_free(http);
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t worker_count(const Config& config) {
+  if (config.server.workers != 0) return config.server.workers;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// What a reload cannot change while running; applied on the next restart.
+std::string restart_only_changes(const Config& old_c, const Config& new_c) {
+  std::string notes;
+  auto note = [&notes](const char* what) {
+    notes += notes.empty() ? "" : "; ";
+    notes += what;
+  };
+  if (old_c.server.listen != new_c.server.listen) note("server.listen");
+  if (worker_count(old_c) != worker_count(new_c)) note("server.workers");
+  if (!(old_c.admin.listen == new_c.admin.listen)) note("admin.listen");
+  if (old_c.metrics.name_space != new_c.metrics.name_space ||
+      old_c.metrics.histogram_buckets != new_c.metrics.histogram_buckets ||
+      old_c.metrics.summary_quantiles != new_c.metrics.summary_quantiles ||
+      old_c.metrics.summary_max_age != new_c.metrics.summary_max_age ||
+      old_c.metrics.summary_age_buckets != new_c.metrics.summary_age_buckets) {
+    note("[metrics]");
+  }
+  if (!notes.empty()) notes = "changed but applied only on restart: " + notes;
+  return notes;
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -24,7 +69,7 @@ Server::Server(std::string config_path) : config_path_(std::move(config_path)) {
 
 Server::~Server() {
   workers_.clear();
-  free_http(admin_);
+  admin_.reset();
 }
 
 bool Server::bind_listeners(const Config& config, size_t workers, std::string* error) {
@@ -51,43 +96,57 @@ bool Server::bind_listeners(const Config& config, size_t workers, std::string* e
 }
 
 bool Server::bind_admin(const Config& config, std::string* error) {
-  admin_ = evhttp_new(base_.get());
-  evhttp_set_gencb(
-      admin_, [](evhttp_request* req, void* arg) { static_cast<Server*>(arg)->handle_admin(req); },
-      this);
   auto addr = resolve(config.admin.listen, error);
   if (!addr) return false;
   UniqueFd fd = listen_socket(*addr, 128, error);
   if (!fd) return false;
   auto bound = local_address(fd.get());
-  if (!bound || evhttp_accept_socket(admin_, fd.get()) != 0) {
+  admin_ = std::make_unique<AdminServer>(base_.get());
+  admin_->set_token(config.admin.token);
+  if (!bound || !admin_->serve(std::move(fd))) {
     if (error) *error = "admin listener: cannot accept on " + config.admin.listen.text();
     return false;
   }
   admin_address_ = bound->text();
-  fd.release();  // evhttp owns it now
+  add_admin_endpoints();
   return true;
 }
 
-void Server::handle_admin(evhttp_request* req) {
-  const char* uri = evhttp_request_get_uri(req);
-  std::string_view path = uri != nullptr ? uri : "/";
-  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-  evbuffer* body = evbuffer_new();
-  int code = 200;
-  if (path == "/healthz") {
-    evbuffer_add_printf(body, "ok\n");
-  } else if (path == "/readyz") {
-    code = draining_ ? 503 : 200;
-    evbuffer_add_printf(body, draining_ ? "draining\n" : "ready\n");
-  } else {
-    code = 404;
-    evbuffer_add_printf(body, "not found\n");
-  }
-  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                    "text/plain; charset=utf-8");
-  evhttp_send_reply(req, code, nullptr, body);
-  evbuffer_free(body);
+void Server::add_admin_endpoints() {
+  admin_->add({"/metrics", "GET", "Prometheus metrics (text format 0.0.4; gzip if asked)",
+               [this](const AdminRequest&) {
+                 return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                                      metrics_->render()};
+               }});
+  admin_->add({"/healthz", "GET", "200 while the process runs",
+               [](const AdminRequest&) { return AdminResponse{200, "text/plain", "ok\n"}; }});
+  admin_->add({"/readyz", "GET", "200 when serving, 503 while draining",
+               [this](const AdminRequest&) {
+                 return draining_ ? AdminResponse{503, "text/plain", "draining\n"}
+                                  : AdminResponse{200, "text/plain", "ready\n"};
+               }});
+  admin_->add({"/version", "GET", "version, revision, build date, libraries (JSON)",
+               [](const AdminRequest&) {
+                 std::string body = std::string("{\"version\":\"") + build::kVersion +
+                                    "\",\"revision\":\"" + build::kRevision +
+                                    "\",\"build_date\":\"" + build::kDate +
+                                    "\",\"libraries\":{\"libevent\":\"" +
+                                    json_escape(event_get_version()) +
+                                    "\",\"prometheus-cpp\":\"1.0\",\"tomlplusplus\":\"3\"}}\n";
+                 return AdminResponse{200, "application/json", body};
+               }});
+  admin_->add({"/config", "GET", "the effective config (JSON, token omitted)",
+               [this](const AdminRequest&) {
+                 return AdminResponse{200, "application/json",
+                                      config_to_json(snapshot_->config()) + "\n"};
+               }});
+  admin_->add({"/-/reload", "POST", "reload the config file (as SIGHUP)",
+               [this](const AdminRequest&) {
+                 ReloadResult r = reload();
+                 std::string body = r.ok ? "reloaded\n" : "reload failed; old config kept\n";
+                 if (!r.message.empty()) body += r.message + "\n";
+                 return AdminResponse{r.ok ? 200 : 400, "text/plain; charset=utf-8", body};
+               }});
 }
 
 int Server::run() {
@@ -97,22 +156,30 @@ int Server::run() {
     return 1;
   }
   set_log_level(loaded.config->log.level);
+  const size_t workers = worker_count(*loaded.config);
+  metrics_ = std::make_unique<Metrics>(loaded.config->metrics, workers);
   std::string error;
-  snapshot_ = Snapshot::build(loaded.config, &error);
+  snapshot_ = Snapshot::build(loaded.config, metrics_.get(), &error);
   if (!snapshot_) {
     log_error(config_path_ + ": " + error);
     return 1;
   }
   const Config& config = snapshot_->config();
-  size_t workers = config.server.workers;
-  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+  const std::string& ns = config.metrics.name_space;
+  collectors_.push_back(std::make_shared<ConnectionsCollector>(ns));
+  collectors_.push_back(std::make_shared<ServerUpCollector>(ns, [this] { return snapshot_; }));
+  for (auto& c : collectors_) metrics_->add_collectable(c);
+  metrics_->config_last_reload_successful.Add({}).Set(1);
+  metrics_->config_last_reload_success_timestamp.Add({}).Set(unix_now());
+  metrics_->config_reloads_total.Add({{"result", "success"}});
+  metrics_->config_reloads_total.Add({{"result", "failure"}});
 
   base_.reset(event_base_new());
   if (!bind_listeners(config, workers, &error) || !bind_admin(config, &error)) {
     log_error(error);
     return 1;
   }
-  for (int signo : {SIGTERM, SIGINT}) {
+  for (int signo : {SIGTERM, SIGINT, SIGHUP}) {
     signal_events_.emplace_back(evsignal_new(
         base_.get(), signo,
         [](evutil_socket_t sig, short, void* arg) {
@@ -122,8 +189,8 @@ int Server::run() {
     event_add(signal_events_.back().get(), nullptr);
   }
   for (size_t w = 0; w < workers; ++w) {
-    workers_.push_back(std::make_unique<Worker>(w, std::move(worker_fds_[w]), snapshot_,
-                                                nullptr));
+    workers_.push_back(
+        std::make_unique<Worker>(w, std::move(worker_fds_[w]), snapshot_, nullptr));
   }
   for (auto& w : workers_) w->start();
 
@@ -131,23 +198,64 @@ int Server::run() {
   for (const std::string& a : proxy_addresses_) proxies += (proxies.empty() ? "" : ",") + a;
   log_info("listening proxy=" + proxies + " admin=" + admin_address_ +
            " workers=" + std::to_string(workers));
+  sd_notify(0, "READY=1\nSTATUS=serving");
   event_base_dispatch(base_.get());
   for (auto& w : workers_) w->join();
   log_info("stopped");
   return 0;
 }
 
+Server::ReloadResult Server::reload() {
+  sd_notify(0, "RELOADING=1");
+  ReloadResult result;
+  ConfigLoadResult loaded = load_config_file(config_path_);
+  std::shared_ptr<const Snapshot> snap;
+  std::string error;
+  if (loaded.ok()) {
+    snap = Snapshot::build(loaded.config, metrics_.get(), &error);
+    if (!snap) result.message = config_path_ + ": " + error;
+  } else {
+    for (const ConfigError& e : loaded.errors) {
+      result.message += (result.message.empty() ? "" : "\n") + e.to_string();
+    }
+  }
+  if (!snap) {
+    metrics_->config_last_reload_successful.Add({}).Set(0);
+    metrics_->config_reloads_total.Add({{"result", "failure"}}).Increment();
+    log_error("reload failed, old config kept: " + result.message);
+    sd_notify(0, "READY=1\nSTATUS=serving (last reload failed)");
+    return result;
+  }
+  result.ok = true;
+  result.message = restart_only_changes(snapshot_->config(), snap->config());
+  snapshot_ = snap;
+  set_log_level(snap->config().log.level);
+  for (auto& w : workers_) w->request_snapshot(snap);
+  metrics_->config_last_reload_successful.Add({}).Set(1);
+  metrics_->config_last_reload_success_timestamp.Add({}).Set(unix_now());
+  metrics_->config_reloads_total.Add({{"result", "success"}}).Increment();
+  log_info("config reloaded from " + config_path_ +
+           (result.message.empty() ? "" : " (" + result.message + ")"));
+  sd_notify(0, "READY=1\nSTATUS=serving");
+  return result;
+}
+
 void Server::on_signal(int signo) {
-  if (signo == SIGTERM || signo == SIGINT) begin_drain();
+  if (signo == SIGHUP) {
+    reload();
+    return;
+  }
+  begin_drain();
 }
 
 void Server::begin_drain() {
   if (draining_) return;
   draining_ = true;
+  sd_notify(0, "STOPPING=1");
   log_info("draining: no new connections, finishing in-flight requests");
   for (auto& w : workers_) w->request_drain();
   // The admin listener stays up while draining (/readyz answers 503); the
-  // workers are joined once their loops return.
+  // loop ends once every worker has returned.
   poll_ev_.reset(event_new(
       base_.get(), -1, EV_PERSIST,
       [](evutil_socket_t, short, void* arg) { static_cast<Server*>(arg)->poll_workers(); }, this));

@@ -74,8 +74,11 @@ UpstreamPool::UpstreamPool(event_base* base, const ResolvedUpstream& upstream)
 
 UpstreamPool::~UpstreamPool() = default;
 
-size_t UpstreamPool::pick_server() {
+size_t UpstreamPool::pick_server(uint64_t now_ns) {
   const size_t n = servers_.size();
+  size_t healthy = 0;
+  for (size_t i = 0; i < n; ++i) healthy += upstream_.health[i].up.load(std::memory_order_relaxed);
+  if (healthy != n) return pick_with_health(now_ns);
   if (n == 1) return 0;
   if (upstream_.config->balance == Balance::kLeastConn) {
     // Fewest leased connections; ties go round-robin so load still spreads.
@@ -104,6 +107,27 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::lease(size_t server, bool fres
   if (fd < 0) return nullptr;
   ++st.active;
   return std::make_unique<UpstreamConnection>(*this, server, fd, false);
+}
+
+size_t UpstreamPool::pick_with_health(uint64_t now_ns) {
+  // Some server is down: the balance rule over the eligible ones (up, or due
+  // for a probe); none eligible means no healthy server (502).
+  const size_t n = servers_.size();
+  size_t best = kNoServer;
+  for (size_t i = 0; i < n; ++i) {
+    size_t s = (next_ + i) % n;
+    if (!upstream_.eligible(s, now_ns)) continue;
+    if (best == kNoServer || (upstream_.config->balance == Balance::kLeastConn &&
+                              servers_[s].active < servers_[best].active)) {
+      best = s;
+      if (upstream_.config->balance == Balance::kRoundRobin ||
+          !upstream_.health[s].up.load(std::memory_order_relaxed)) {
+        break;  // round-robin takes the first eligible; a probe goes first
+      }
+    }
+  }
+  if (best != kNoServer) next_ = best + 1;
+  return best;
 }
 
 void UpstreamPool::release(std::unique_ptr<UpstreamConnection> conn, bool reusable) {

@@ -52,13 +52,6 @@ Worker::Worker(size_t id, std::vector<UniqueFd> listen_fds,
         event_new(base_.get(), fd.get(), EV_READ | EV_PERSIST, &on_accept, this));
   }
   install_runtime(std::move(snapshot));
-  const ServerConfig& sc = server_config();
-  timeval tv = to_timeval(sc.keepalive_timeout);
-  keepalive_tv_ = event_base_init_common_timeout(base_.get(), &tv);
-  tv = to_timeval(sc.client_header_timeout);
-  header_tv_ = event_base_init_common_timeout(base_.get(), &tv);
-  tv = to_timeval(sc.client_body_timeout);
-  body_tv_ = event_base_init_common_timeout(base_.get(), &tv);
   set_accepting(true);
 }
 
@@ -85,6 +78,12 @@ void Worker::install_runtime(std::shared_ptr<const Snapshot> snapshot) {
   }
   runtime_ = std::move(rt);
   const ServerConfig& sc = server_config();
+  timeval tv = to_timeval(sc.keepalive_timeout);
+  keepalive_tv_ = event_base_init_common_timeout(base_.get(), &tv);
+  tv = to_timeval(sc.client_header_timeout);
+  header_tv_ = event_base_init_common_timeout(base_.get(), &tv);
+  tv = to_timeval(sc.client_body_timeout);
+  body_tv_ = event_base_init_common_timeout(base_.get(), &tv);
   const uint64_t workers = std::max<uint64_t>(1, sc.workers);
   max_connections_ = std::max<uint64_t>(1, sc.max_connections / workers);
 }
@@ -176,8 +175,13 @@ void Worker::accept_ready(int listen_fd) {
   }
 }
 
-void Worker::record(const RequestRecord& rec) {
-  if (recorder_ != nullptr) recorder_->record(id_, rec);
+void Worker::begin(const Snapshot& snapshot, RequestRecord& rec) {
+  if (MetricsBinding* m = snapshot.metrics()) m->begin(id_, rec);
+}
+
+void Worker::record(const Snapshot& snapshot, const RequestRecord& rec) {
+  if (MetricsBinding* m = snapshot.metrics()) m->record(id_, rec);
+  if (recorder_ != nullptr) recorder_->record(id_, snapshot, rec);
 }
 
 void Worker::retire(ClientConnection* conn) {

@@ -63,6 +63,7 @@ class ClientConnection {
   void render_upstream_head(const http::RequestHead& head, std::string_view path);
   void reply(int status, bool close);
   void finish_request();
+  void record_finished();
   void close();
   void set_timer(const timeval* tv);
   void want_read(bool on);

@@ -144,6 +144,8 @@ ConfigLoadResult parse_config(std::string_view toml_text, std::string_view sourc
 std::optional<Duration> parse_duration(std::string_view text);  // "250ms", "10s", "2m", "1h"
 std::optional<uint64_t> parse_size(std::string_view text);      // "512", "16KiB", "8MiB", "1GiB"
 std::optional<HostPort> parse_host_port(std::string_view text);  // "h:p", "[v6]:p"
+// The inverse of parse_duration, in the largest unit that is exact: "2m", "1500ms", "0s".
+std::string format_duration(Duration duration);
 
 // The effective config as JSON (admin /config). Omits the admin token.
 std::string config_to_json(const Config& config);

@@ -101,7 +101,13 @@ class ChunkedParser {
   // kDone or kError. Returns bytes consumed.
   size_t parse(const char* p, size_t len);
   uint64_t data_remaining() const { return remaining_; }
-  void consume_data(uint64_t n) { remaining_ -= n; if (remaining_ == 0) state_ = State::kDataCr; }
+  // Reports `n` data bytes moved by the caller (clamped to data_remaining()).
+  void consume_data(uint64_t n) {
+    if (n > remaining_) n = remaining_;
+    remaining_ -= n;
+    body_bytes_ += n;
+    if (remaining_ == 0 && state_ == State::kData) state_ = State::kDataCr;
+  }
   State state() const { return state_; }
   bool done() const { return state_ == State::kDone; }
   bool failed() const { return state_ == State::kError; }
@@ -115,6 +121,7 @@ class ChunkedParser {
   uint32_t size_digits_ = 0;
   uint32_t line_bytes_ = 0;   // bounds extension and trailer line lengths
   uint32_t trailer_bytes_ = 0;
+  uint8_t trailer_phase_ = 0;  // within a trailer line: 0 name, 1 value
 };
 
 // Case-insensitive ASCII comparison for header names and tokens.

@@ -33,6 +33,7 @@ struct RequestRecord {
   uint64_t end_ns = 0;       // monotonic: last response byte written
   int64_t server = -1;       // index of the upstream server used, -1 if none
   UpstreamError error = UpstreamError::kNone;
+  bool in_flight = false;    // counted in requests_in_flight (begin() was called)
   void clear() { *this = RequestRecord(); }
 };
 

@@ -1,21 +1,20 @@
-// The Server is routemeter's main thread: it binds the proxy listeners (one
-// SO_REUSEPORT socket per worker and address) and the admin listener, starts
-// the workers, handles signals (SIGTERM/SIGINT drain, SIGHUP reload) and runs
-// the admin endpoints. Created and run by main(); not thread-safe itself.
+// The Server is routemeter's main thread: it loads the config, binds the
+// proxy listeners (one SO_REUSEPORT socket per worker and address) and the
+// admin listener, starts the workers, handles signals (SIGTERM/SIGINT drain,
+// SIGHUP reload) and serves the admin endpoints. Created and run by main();
+// every member runs on the main thread.
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "routemeter/admin.hpp"
 #include "routemeter/config.hpp"
 #include "routemeter/event_handles.hpp"
+#include "routemeter/metrics.hpp"
 #include "routemeter/snapshot.hpp"
 #include "routemeter/worker.hpp"
-
-struct evhttp;
-struct evhttp_request;
 
 namespace routemeter {
 
@@ -29,20 +28,30 @@ class Server {
   // Loads the config, binds, serves until drained. Returns the exit code.
   int run();
 
+  struct ReloadResult {
+    bool ok = false;
+    std::string message;  // errors (file:line:col) or notes on what needs a restart
+  };
+  // Re-reads the config file; on success every worker switches to it for new
+  // requests. On failure the old config stays.
+  ReloadResult reload();
+
  private:
   bool bind_listeners(const Config& config, size_t workers, std::string* error);
   bool bind_admin(const Config& config, std::string* error);
+  void add_admin_endpoints();
   void on_signal(int signo);
   void begin_drain();
   void poll_workers();
-  void handle_admin(evhttp_request* req);
 
   std::string config_path_;
   std::shared_ptr<const Snapshot> snapshot_;
+  std::unique_ptr<Metrics> metrics_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
   EventBasePtr base_;
+  std::unique_ptr<AdminServer> admin_;
   std::vector<EventPtr> signal_events_;
   EventPtr poll_ev_;
-  evhttp* admin_ = nullptr;
   std::vector<std::vector<UniqueFd>> worker_fds_;  // [worker][listener]
   std::vector<std::string> proxy_addresses_;
   std::string admin_address_;

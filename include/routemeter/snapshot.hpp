@@ -5,37 +5,61 @@
 // the worker's pointer, never the object).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "routemeter/config.hpp"
+#include "routemeter/metrics.hpp"
 #include "routemeter/net.hpp"
 #include "routemeter/router.hpp"
 
 namespace routemeter {
 
+// The pool's view of one server's health, shared by all workers (atomics).
+// Passive: `unhealthy_after` consecutive connect failures mark it down; a
+// down server gets one probe request per health interval; any response
+// marks it up again.
+struct ServerHealth {
+  std::atomic<uint32_t> consecutive_failures{0};
+  std::atomic<bool> up{true};
+  std::atomic<uint64_t> down_since_ns{0};
+  std::atomic<uint64_t> last_probe_ns{0};
+};
+
 struct ResolvedUpstream {
   const UpstreamConfig* config = nullptr;
   std::vector<SocketAddress> servers;      // same order as config->servers
   std::vector<std::string> server_names;   // "host:port" as configured
+  std::unique_ptr<ServerHealth[]> health;  // one per server
+
+  void report_failure(size_t server, uint64_t now_ns) const;
+  void report_success(size_t server) const;
+  // Whether a request may go to `server` now (up, or due for a probe).
+  bool eligible(size_t server, uint64_t now_ns) const;
 };
 
 class Snapshot {
  public:
-  // Resolves every server; on failure returns nullptr and sets `error`.
+  // Resolves every server and, with `metrics`, every metric handle the data
+  // path needs; on failure returns nullptr and sets `error`.
   static std::shared_ptr<const Snapshot> build(std::shared_ptr<const Config> config,
-                                               std::string* error);
+                                               Metrics* metrics, std::string* error);
 
   const Config& config() const { return *config_; }
   const Router& router() const { return *router_; }
   const std::vector<ResolvedUpstream>& upstreams() const { return upstreams_; }
+  // nullptr when built without metrics (unit tests).
+  MetricsBinding* metrics() const { return metrics_.get(); }
 
  private:
   Snapshot() = default;
   std::shared_ptr<const Config> config_;
   std::unique_ptr<Router> router_;
   std::vector<ResolvedUpstream> upstreams_;
+  std::unique_ptr<MetricsBinding> metrics_;
 };
 
 }  // namespace routemeter

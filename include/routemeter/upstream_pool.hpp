@@ -81,8 +81,10 @@ class UpstreamPool {
   event_base* base() const { return base_; }
   const ResolvedUpstream& upstream() const { return upstream_; }
 
-  // Picks a server by the upstream's balance rule.
-  size_t pick_server();
+  static constexpr size_t kNoServer = ~size_t{0};
+  // Picks a server by the upstream's balance rule among the healthy ones;
+  // kNoServer when none is (nor due for a probe).
+  size_t pick_server(uint64_t now_ns);
   // An idle connection to `server` if there is one, else a new connecting one
   // (connected() false). nullptr with errno set if the socket cannot be created.
   // `fresh`: never reuse an idle one (a retry after a stale keep-alive connection).
@@ -99,6 +101,8 @@ class UpstreamPool {
   size_t idle_count(size_t server) const { return servers_[server].idle.size(); }
 
  private:
+  size_t pick_with_health(uint64_t now_ns);
+
   struct ServerState {
     std::vector<std::unique_ptr<UpstreamConnection>> idle;
     uint32_t active = 0;  // leased connections

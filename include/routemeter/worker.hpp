@@ -30,12 +30,12 @@ struct WorkerRuntime {
   std::vector<const timeval*> response_timeouts;
 };
 
-// Receives every finished request (metrics, access log). Called on the worker
-// thread; implementations must be safe for concurrent calls from all workers.
+// Receives every finished request after its metrics (the access log).
+// Called on worker threads; implementations must be safe for concurrent calls.
 class RequestRecorder {
  public:
   virtual ~RequestRecorder() = default;
-  virtual void record(size_t worker, const RequestRecord& rec) = 0;
+  virtual void record(size_t worker, const Snapshot& snapshot, const RequestRecord& rec) = 0;
 };
 
 class Worker {
@@ -67,7 +67,10 @@ class Worker {
   const timeval* keepalive_timeout() const { return keepalive_tv_; }
   const timeval* header_timeout() const { return header_tv_; }
   const timeval* body_timeout() const { return body_tv_; }
-  void record(const RequestRecord& rec);
+  // A request's route is known (metrics: in flight).
+  void begin(const Snapshot& snapshot, RequestRecord& rec);
+  // A request ended: metrics, then the recorder.
+  void record(const Snapshot& snapshot, const RequestRecord& rec);
   // A connection closed itself: free it after the current callback.
   void retire(ClientConnection* conn);
   size_t connection_count() const { return connections_.size(); }

@@ -1,0 +1,119 @@
+// The metrics of DESIGN.md section 4, declared in one place.
+//
+// Metrics: the process-wide registry and metric families; created once at
+// start (namespace, histogram buckets and summary settings come from the first
+// config and apply until restart), shared by every snapshot so counters
+// survive reloads. Thread-safe (prometheus-cpp families lock on Add/Collect).
+//
+// MetricsBinding: one snapshot's handles into those families, resolved when
+// the config is loaded: per route (and the pseudo-route "unmatched"), per
+// method, per upstream (and "none"). The request path only calls
+// Increment()/Observe() on pointers it already holds; status codes resolve
+// through a small per-worker table per route and method. Each worker touches
+// only its own slice.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "routemeter/config.hpp"
+#include "routemeter/latency_summary.hpp"
+#include "routemeter/request_record.hpp"
+
+namespace routemeter {
+
+constexpr size_t kMethodCount = 10;  // http::Method values, kOther last
+constexpr size_t kUpstreamErrorKinds = 6;  // UpstreamError values, kNone first
+
+class Snapshot;
+
+class Metrics {
+  // Declared first: the family references below are registered in it.
+  std::shared_ptr<prometheus::Registry> registry_;
+
+ public:
+  Metrics(const MetricsConfig& config, size_t workers);
+  ~Metrics();
+
+  prometheus::Registry& registry() { return *registry_; }
+  const MetricsConfig& config() const { return config_; }
+  size_t workers() const { return workers_; }
+  // Adds a scrape-time collector (it must outlive this object).
+  void add_collectable(std::weak_ptr<prometheus::Collectable> c);
+  // The whole exposition in text format 0.0.4. Thread-safe; called by the
+  // admin thread, never by a worker.
+  std::string render() const;
+
+  prometheus::Family<prometheus::Counter>& requests_total;
+  prometheus::Family<prometheus::Gauge>& requests_in_flight;
+  prometheus::Family<prometheus::Histogram>& request_duration;
+  prometheus::Family<prometheus::Counter>& upstream_errors;
+  prometheus::Family<prometheus::Counter>& request_bytes;
+  prometheus::Family<prometheus::Counter>& response_bytes;
+  prometheus::Family<prometheus::Gauge>& config_last_reload_successful;
+  prometheus::Family<prometheus::Gauge>& config_last_reload_success_timestamp;
+  prometheus::Family<prometheus::Counter>& config_reloads_total;
+  std::shared_ptr<LatencySummaryFamily> request_latency;
+
+ private:
+  MetricsConfig config_;
+  size_t workers_;
+  std::vector<std::weak_ptr<prometheus::Collectable>> collectables_;
+};
+
+class MetricsBinding {
+ public:
+  MetricsBinding(Metrics& metrics, const Config& config);
+  ~MetricsBinding();
+  MetricsBinding(const MetricsBinding&) = delete;
+  MetricsBinding& operator=(const MetricsBinding&) = delete;
+
+  // Worker `worker` started a request (its route is known): in-flight + 1.
+  void begin(size_t worker, RequestRecord& rec);
+  // The request ended (last byte written, or the client went away).
+  void record(size_t worker, const RequestRecord& rec);
+
+ private:
+  struct MethodSlot {
+    prometheus::Histogram* duration = nullptr;
+    LatencySummaryFamily::Series* latency = nullptr;
+    // status code -> requests_total child; filled on first use of a code.
+    std::vector<std::pair<int, prometheus::Counter*>> codes;
+  };
+  struct RouteSlot {
+    std::array<MethodSlot, kMethodCount> methods;
+  };
+  struct RouteSeries {  // shared by all workers
+    prometheus::Labels labels;  // upstream, route
+    size_t upstream = 0;        // index into upstreams_ (last = "none")
+    prometheus::Counter* request_bytes = nullptr;
+    prometheus::Counter* response_bytes = nullptr;
+  };
+  struct UpstreamSeries {
+    prometheus::Gauge* in_flight = nullptr;
+    std::array<prometheus::Counter*, kUpstreamErrorKinds> errors{};
+  };
+
+  size_t route_slot(const RequestRecord& rec) const;
+  MethodSlot& resolve(size_t worker, size_t route, size_t method);
+  prometheus::Counter& code_counter(MethodSlot& slot, size_t route, size_t method, int code);
+
+  Metrics& metrics_;  // outlives every binding (owned by the Server)
+  std::vector<RouteSeries> routes_;        // config routes, then "unmatched"
+  std::vector<UpstreamSeries> upstreams_;  // config upstreams, then "none"
+  std::vector<std::vector<RouteSlot>> per_worker_;  // [worker][route]
+};
+
+}  // namespace routemeter

@@ -1,0 +1,39 @@
+// Scrape-time collectors over the proxy's own state: client connections
+// (from the workers' counters) and upstream server health (the pool's view,
+// from the current snapshot). Called on the admin thread.
+#pragma once
+
+#include <prometheus/collectable.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "routemeter/snapshot.hpp"
+
+namespace routemeter {
+
+// <ns>_connections_active (gauge) and <ns>_connections_total (counter).
+class ConnectionsCollector : public prometheus::Collectable {
+ public:
+  explicit ConnectionsCollector(std::string name_space) : ns_(std::move(name_space)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  std::string ns_;
+};
+
+// <ns>_upstream_server_up{upstream,server}: 1 healthy, 0 not.
+class ServerUpCollector : public prometheus::Collectable {
+ public:
+  ServerUpCollector(std::string name_space,
+                    std::function<std::shared_ptr<const Snapshot>()> current)
+      : ns_(std::move(name_space)), current_(std::move(current)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  std::string ns_;
+  std::function<std::shared_ptr<const Snapshot>()> current_;
+};
+
+}  // namespace routemeter

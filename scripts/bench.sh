@@ -1,0 +1,743 @@
+#!/usr/bin/env bash
+# The proxy benchmark (DESIGN.md section 8): routemeter against nginx and HAProxy.
+#
+# Everything runs on 127.0.0.1, on free ports the script picks, with configs and
+# logs in a fresh temp dir. One fast static origin (a dedicated nginx, 1 worker,
+# access log off) serves GET /small (a 33-byte body from `return 200`) and
+# GET /64k (a 64 KiB file), so the proxies in front of it are the bottleneck.
+# Targets, each with 1 worker:
+#   direct       wrk straight to the backend (the ceiling)
+#   nginx        nginx reverse proxy, upstream keepalive 64, HTTP/1.1 upstream
+#   nginx-ka512  the same with keepalive 512 (only in the 500-connection scenario)
+#   haproxy      HAProxy, nbthread 1, mode http, http-reuse always
+#   routemeter   $ROUTEMETER_BIN (default build/routemeter) with a config written here
+# A target that fails to start, or does not answer GET /small and /64k correctly,
+# is skipped with a message; the others still run.
+#
+# Scenarios: /small at 50 connections, /64k at 50, /small at 500; each run is
+# `wrk -t1 -cN -dDURATION --latency`. Runs are interleaved (for each round, for
+# each scenario, for each target) so drift hits every target alike; each target
+# gets one 1 s warm-up first. Per run: requests/s, p50 and p99 latency, and the
+# proxy's CPU microseconds per request (utime+stime of all its processes and
+# threads from /proc/PID/stat, before and after the run, over the requests wrk
+# counted). The report is markdown (medians over rounds), pasteable into
+# docs/performance.md; the raw runs are a CSV in the temp dir.
+#
+# Usage: scripts/bench.sh [--out FILE.csv] [--targets LIST] [--idle-test]
+#   --out FILE      also copy the raw per-run CSV to FILE
+#   --targets LIST  comma-separated subset of direct,nginx,nginx-ka512,haproxy,routemeter
+#   --idle-test     last, for each proxy still up: open 10,000 idle keep-alive client
+#                   connections (one request each) and report the RSS growth
+# Environment: BENCH_DURATION (wrk -d per run, default 5s), BENCH_ROUNDS (default 3),
+#   BENCH_WARMUP (default 1s), ROUTEMETER_BIN (default <repo>/build/routemeter),
+#   BENCH_WAIT_QUIET (seconds to wait, before starting, for the machine to be under 15%
+#   busy; default 0). Every run also records the "other load": CPU used by neither
+#   wrk, the backend nor the target; the report prints it, since rps and latency
+#   mean little on a busy machine (CPU us/req suffers less).
+# Needs: nginx, haproxy, wrk, curl, python3 (standard library only).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "$0")/.." && pwd)"
+command_line="scripts/bench.sh${*:+ $*}"
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+die() {
+  echo "bench: error: $*" >&2
+  exit 2
+}
+note() { echo "bench: $*" >&2; }
+
+out_file=""
+idle_test=0
+all_targets="direct,nginx,nginx-ka512,haproxy,routemeter"
+targets_arg="$all_targets"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --out) [[ $# -ge 2 ]] || die "--out needs a file"; out_file="$2"; shift 2 ;;
+    --out=*) out_file="${1#--out=}"; shift ;;
+    --targets) [[ $# -ge 2 ]] || die "--targets needs a list"; targets_arg="$2"; shift 2 ;;
+    --targets=*) targets_arg="${1#--targets=}"; shift ;;
+    --idle-test) idle_test=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+if [[ -n "$out_file" && "$out_file" != /* ]]; then out_file="$PWD/$out_file"; fi
+
+duration="${BENCH_DURATION:-5s}"
+rounds="${BENCH_ROUNDS:-3}"
+warmup="${BENCH_WARMUP:-1s}"
+routemeter_bin="${ROUTEMETER_BIN:-$repo_root/build/routemeter}"
+if [[ "$routemeter_bin" != /* ]]; then routemeter_bin="$PWD/$routemeter_bin"; fi
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer, not '$rounds'"
+
+# wrk duration ("5", "5s", "2m") -> whole seconds.
+to_seconds() {
+  local d="$1"
+  case "$d" in
+    *[0-9]s) d="${d%s}" ;;
+    *[0-9]m) d="$((${d%m} * 60))" ;;
+    *[0-9]) ;;
+    *) die "bad duration '$1' (use e.g. 5s or 1m)" ;;
+  esac
+  [[ "$d" =~ ^[1-9][0-9]*$ ]] || die "bad duration '$1' (use e.g. 5s or 1m)"
+  echo "$d"
+}
+duration_s="$(to_seconds "$duration")"
+warmup_s="$(to_seconds "$warmup")"
+
+IFS=',' read -ra requested_targets <<<"$targets_arg"
+for t in "${requested_targets[@]}"; do
+  [[ ",$all_targets," == *",$t,"* ]] || die "unknown target '$t' (known: $all_targets)"
+done
+wanted() { [[ ",$targets_arg," == *",$1,"* ]]; }
+
+for tool in nginx wrk curl python3 getconf; do
+  command -v "$tool" >/dev/null || die "'$tool' is required (Debian: apt-get install nginx wrk curl python3)"
+done
+clk_tck="$(getconf CLK_TCK)"
+
+# Scenarios: name connections path.
+scenarios=("small-c50 50 /small" "64k-c50 50 /64k" "small-c500 500 /small")
+small_body="hello from the benchmark backend"  # + "\n" = 33 bytes
+
+# 10,000 idle client connections need fds in each proxy: go to the hard limit.
+hard_nofile="$(ulimit -Hn)"
+if [[ "$hard_nofile" == unlimited || "$hard_nofile" -ge 65536 ]]; then
+  ulimit -n 65536
+else
+  ulimit -n "$hard_nofile"
+fi
+nofile="$(ulimit -n)"
+# HAProxy reserves 2 fds per connection (client + server side) and refuses to
+# start when maxconn does not fit the fd limit.
+haproxy_maxconn=$(((nofile - 100) / 2))
+if [[ $haproxy_maxconn -gt 12000 ]]; then haproxy_maxconn=12000; fi
+idle_wanted=10000
+
+work="$(mktemp -d /tmp/routemeter-bench.XXXXXX)"
+chmod 755 "$work"  # nginx workers run as nobody and serve $work/www
+mkdir -p "$work/www" "$work/tmp"
+head -c 65536 /dev/zero | tr '\0' 'x' >"$work/www/64k"
+chmod 644 "$work/www/64k"
+csv="$work/runs.csv"
+echo "round,scenario,connections,path,target,requests,seconds,rps,p50_ms,p99_ms,cpu_ticks,cpu_us_per_req,non2xx,socket_errors,other_load_pct" >"$csv"
+
+# Every process we start, so the trap can stop exactly those.
+declare -A target_pid=()  # target -> main pid
+started_pids=()
+cleanup() {
+  local pid i
+  for pid in "${started_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for ((i = 0; i < 30; i++)); do
+    local alive=0
+    for pid in "${started_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "${started_pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Free ports below the ephemeral range (so wrk's and the proxies' outgoing
+# connections never take them), checked by binding.
+read -r port_backend port_nginx port_nginx512 port_haproxy port_rm port_rm_admin < <(
+  python3 - <<'EOF'
+import random, socket
+socks = []
+for _ in range(1000):
+    if len(socks) == 6:
+        break
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(20000, 32000)))
+        socks.append(s)
+    except OSError:
+        s.close()
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+)
+[[ -n "${port_rm_admin:-}" ]] || die "could not find 6 free ports on 127.0.0.1"
+declare -A target_port=([direct]=$port_backend [nginx]=$port_nginx [nginx-ka512]=$port_nginx512
+  [haproxy]=$port_haproxy [routemeter]=$port_rm)
+
+# --- configs ---------------------------------------------------------------
+
+nginx_common() {  # $1 = name: pid file and temp paths in $work
+  cat <<EOF
+worker_processes 1;
+pid $work/$1.pid;
+error_log $work/$1-error.log warn;
+EOF
+}
+nginx_temp_paths() {
+  local p
+  for p in client_body proxy fastcgi uwsgi scgi; do echo "  ${p}_temp_path $work/tmp/$1-$p;"; done
+}
+
+{
+  nginx_common backend
+  cat <<EOF
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+  open_file_cache max=16 inactive=600s;
+  open_file_cache_valid 600s;
+$(nginx_temp_paths backend)
+  server {
+    listen 127.0.0.1:$port_backend backlog=4096;
+    location = /small { return 200 "$small_body\n"; }
+    location = /64k { root $work/www; }
+  }
+}
+EOF
+} >"$work/backend.conf"
+
+write_nginx_proxy() {  # $1 = name, $2 = port, $3 = upstream keepalive
+  {
+    nginx_common "$1"
+    cat <<EOF
+events { worker_connections 16384; }
+http {
+  access_log off;
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+$(nginx_temp_paths "$1")
+  upstream backend {
+    server 127.0.0.1:$port_backend;
+    keepalive $3;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$2 backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+  } >"$work/$1.conf"
+}
+write_nginx_proxy nginx "$port_nginx" 64
+write_nginx_proxy nginx-ka512 "$port_nginx512" 512
+
+cat >"$work/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn $haproxy_maxconn
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  maxconn $haproxy_maxconn
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-request 10s
+  timeout http-keep-alive 60s
+frontend fe
+  bind 127.0.0.1:$port_haproxy
+  default_backend be
+backend be
+  server s1 127.0.0.1:$port_backend
+EOF
+
+cat >"$work/routemeter.toml" <<EOF
+[server]
+listen = ["127.0.0.1:$port_rm"]
+workers = 1
+max_connections = 12000
+
+[admin]
+listen = "127.0.0.1:$port_rm_admin"
+
+[log]
+access = "off"
+
+[[upstream]]
+name = "bench"
+servers = ["127.0.0.1:$port_backend"]
+
+[[route]]
+name = "all"
+path_prefix = "/"
+upstream = "bench"
+EOF
+
+# --- processes -------------------------------------------------------------
+
+# Waits until $2 accepts on 127.0.0.1 while process $1 is alive; 5 s at most.
+wait_port() {
+  local pid="$1" port="$2" i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# The pids whose CPU counts for a target: the main process and its children
+# (nginx's worker); threads are included in each process's /proc/PID/stat.
+target_pids() {
+  local pid="${target_pid[$1]}"
+  # shellcheck disable=SC2046 # one pid per word
+  echo "$pid" $(pgrep -P "$pid" || true)
+}
+
+# Sum of utime+stime (fields 14 and 15 of /proc/PID/stat) in clock ticks.
+cpu_ticks() {
+  local total=0 pid stat fields
+  for pid in "$@"; do
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
+    stat="${stat##*) }"  # drop "pid (comm) ": comm may hold spaces
+    read -ra fields <<<"$stat"
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
+
+# CPU busy ticks of the whole machine (all cores), from /proc/stat.
+machine_busy_ticks() {
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# CPU ticks of this shell and its waited-for children (wrk included).
+self_ticks() {
+  local stat fields
+  stat="$(cat "/proc/$$/stat")"
+  stat="${stat##*) }"
+  read -ra fields <<<"$stat"
+  echo $((fields[11] + fields[12] + fields[13] + fields[14]))
+}
+
+rss_kib() {
+  local total=0 pid kib
+  for pid in "$@"; do
+    kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" || continue
+    total=$((total + ${kib:-0}))
+  done
+  echo "$total"
+}
+
+declare -A skipped=()  # target -> reason
+up_targets=()
+
+stop_target() {
+  local pid="${target_pid[$1]:-}"
+  [[ -n "$pid" ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  unset "target_pid[$1]"
+}
+
+# Answers must be right before anything is timed: a proxy that answers 502
+# quickly would otherwise look fast.
+check_answers() {  # $1 = port
+  local got
+  got="$(curl -sS --max-time 3 "http://127.0.0.1:$1/small" 2>&1)" || { echo "GET /small failed: $got"; return 1; }
+  [[ "$got" == "$small_body" ]] || { echo "GET /small answered '${got:0:80}'"; return 1; }
+  got="$(curl -sS --max-time 3 -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$1/64k" 2>&1)" ||
+    { echo "GET /64k failed: $got"; return 1; }
+  [[ "$got" == "200 65536" ]] || { echo "GET /64k answered status and size '$got', want '200 65536'"; return 1; }
+}
+
+# The last lines of the logs that exist, on one line, for a skip message.
+log_tail() {
+  local f
+  for f in "$@"; do
+    [[ -s "$f" ]] && tail -n 3 "$f"
+  done | tr '\n' ' ' | cut -c1-300 || true
+}
+
+start_target() {  # $1 = target; sets target_pid or skipped
+  local t="$1" port="${target_port[$1]}" log="$work/$1.log" pid reason
+  case "$t" in
+    direct) target_pid[$t]="${target_pid[backend]}"; up_targets+=("$t"); return 0 ;;
+    nginx | nginx-ka512)
+      nginx -p "$work" -e "$work/$t-error.log" -c "$work/$t.conf" -g 'daemon off;' >"$log" 2>&1 &
+      ;;
+    haproxy)
+      if ! command -v haproxy >/dev/null; then skipped[$t]="haproxy is not installed"; return 0; fi
+      haproxy -db -f "$work/haproxy.cfg" >"$log" 2>&1 &
+      ;;
+    routemeter)
+      if [[ ! -x "$routemeter_bin" ]]; then
+        skipped[$t]="$routemeter_bin is not an executable (build it, or set ROUTEMETER_BIN)"
+        return 0
+      fi
+      "$routemeter_bin" --config "$work/routemeter.toml" >"$log" 2>&1 &
+      ;;
+  esac
+  pid=$!
+  started_pids+=("$pid")
+  target_pid[$t]=$pid
+  if ! wait_port "$pid" "$port"; then
+    if kill -0 "$pid" 2>/dev/null; then
+      reason="not listening on 127.0.0.1:$port after 5 s"
+    else
+      local rc=0
+      wait "$pid" || rc=$?
+      reason="exited with status $rc before listening on 127.0.0.1:$port"
+    fi
+    local tail_text
+    tail_text="$(log_tail "$log" "$work/$t-error.log")"
+    if [[ -n "$tail_text" ]]; then reason+="; log: $tail_text"; fi
+    stop_target "$t"
+    skipped[$t]="$reason"
+    return 0
+  fi
+  if ! reason="$(check_answers "$port")"; then
+    stop_target "$t"
+    skipped[$t]="started, but does not proxy correctly yet: $reason"
+    return 0
+  fi
+  up_targets+=("$t")
+}
+
+# --- runs ------------------------------------------------------------------
+
+# Parses wrk --latency output: requests seconds rps p50_ms p99_ms non2xx socket_errors.
+parse_wrk() {
+  awk '
+    function ms(v,   n, u) {
+      n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+      if (u == "us") return n / 1000; if (u == "ms") return n; if (u == "s") return n * 1000
+      if (u == "m") return n * 60000; if (u == "h") return n * 3600000; return -1
+    }
+    /requests in/ { req = $1; secs = $4; sub(/s,$/, "", secs) }
+    /^Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Non-2xx or 3xx responses:/ { non2xx = $NF }
+    /Socket errors:/ { gsub(/,/, ""); serr = $4 + $6 + $8 + $10 }
+    END {
+      if (req == "" || rps == "") { print "NA"; exit }
+      printf "%s %s %s %.3f %.3f %d %d\n", req, secs, rps, p50, p99, non2xx, serr
+    }'
+}
+
+run_wrk() {  # $1 = target, $2 = connections, $3 = path, $4 = duration; prints parse_wrk
+  local port="${target_port[$1]}" out
+  out="$(timeout $(($(to_seconds "$4") + 30)) wrk -t1 -c"$2" -d"$4" --timeout 5s --latency \
+    "http://127.0.0.1:$port$3" 2>&1)" || true
+  echo "$out" >>"$work/wrk-$1.log"
+  parse_wrk <<<"$out"
+}
+
+# Does a target take part in a scenario?
+in_scenario() {  # $1 = target, $2 = scenario name
+  [[ "$1" != nginx-ka512 || "$2" == small-c500 ]]
+}
+
+start_time=$SECONDS
+
+# Optionally wait for the machine to calm down (other builds, other benchmarks).
+wait_quiet="${BENCH_WAIT_QUIET:-0}"
+[[ "$wait_quiet" =~ ^[0-9]+$ ]] || die "BENCH_WAIT_QUIET must be a number of seconds"
+if [[ $wait_quiet -gt 0 ]]; then
+  while true; do
+    b0="$(machine_busy_ticks)" t0="$(awk '/^cpu / { s = 0; for (i = 2; i <= 9; i++) s += $i; print s; exit }' /proc/stat)"
+    sleep 2
+    b1="$(machine_busy_ticks)" t1="$(awk '/^cpu / { s = 0; for (i = 2; i <= 9; i++) s += $i; print s; exit }' /proc/stat)"
+    busy_pct=$(((b1 - b0) * 100 / (t1 - t0 > 0 ? t1 - t0 : 1)))
+    if [[ $busy_pct -lt 15 ]]; then break; fi
+    if [[ $((SECONDS - start_time)) -ge $wait_quiet ]]; then
+      note "the machine is still ${busy_pct}% busy after ${wait_quiet}s; running anyway"
+      break
+    fi
+    note "the machine is ${busy_pct}% busy; waiting for it to be under 15%"
+  done
+  start_time=$SECONDS
+fi
+
+# The backend first: every target needs it.
+nginx -p "$work" -e "$work/backend-error.log" -c "$work/backend.conf" -g 'daemon off;' \
+  >"$work/backend.log" 2>&1 &
+target_pid[backend]=$!
+started_pids+=("${target_pid[backend]}")
+wait_port "${target_pid[backend]}" "$port_backend" ||
+  die "the backend nginx did not start; see $work/backend.log and $work/backend-error.log"
+reason="$(check_answers "$port_backend")" || die "the backend answers wrongly: $reason"
+
+for t in direct nginx haproxy routemeter nginx-ka512; do
+  wanted "$t" || continue
+  start_target "$t"
+  if [[ -n "${skipped[$t]:-}" ]]; then note "skipping $t: ${skipped[$t]}"; fi
+done
+[[ ${#up_targets[@]} -gt 0 ]] || die "no target is up"
+
+runs_per_round=0
+for s in "${scenarios[@]}"; do
+  read -r name _ _ <<<"$s"
+  for t in "${up_targets[@]}"; do in_scenario "$t" "$name" && runs_per_round=$((runs_per_round + 1)); done
+done
+estimate=$((${#up_targets[@]} * (warmup_s + 1) + rounds * runs_per_round * (duration_s + 1)))
+if [[ $idle_test == 1 ]]; then estimate=$((estimate + 30)); fi
+note "targets up: ${up_targets[*]}; $rounds rounds x $runs_per_round runs of $duration"
+note "estimated run time: ${estimate}s (temp dir: $work)"
+
+for t in "${up_targets[@]}"; do
+  run_wrk "$t" 50 /small "$warmup" >/dev/null
+done
+
+for ((round = 1; round <= rounds; round++)); do
+  for s in "${scenarios[@]}"; do
+    read -r name conns path <<<"$s"
+    for t in "${up_targets[@]}"; do
+      in_scenario "$t" "$name" || continue
+      if [[ -n "${skipped[$t]:-}" ]]; then continue; fi
+      if ! kill -0 "${target_pid[$t]}" 2>/dev/null; then
+        skipped[$t]="died during the benchmark (round $round); log: $work/$t.log"
+        note "skipping $t: ${skipped[$t]}"
+        continue
+      fi
+      pids="$(target_pids "$t")"
+      backend_pids="$(target_pids backend)"
+      if [[ "$t" == direct ]]; then backend_pids=""; fi
+      # shellcheck disable=SC2086 # pids is a list
+      before="$(cpu_ticks $pids)" backend_before="$(cpu_ticks $backend_pids)"
+      busy_before="$(machine_busy_ticks)" self_before="$(self_ticks)"
+      result="$(run_wrk "$t" "$conns" "$path" "$duration")"
+      busy_after="$(machine_busy_ticks)" self_after="$(self_ticks)"
+      # shellcheck disable=SC2086
+      after="$(cpu_ticks $pids)" backend_after="$(cpu_ticks $backend_pids)"
+      if [[ "$result" == NA ]]; then
+        note "round $round $name $t: wrk gave no result (see $work/wrk-$t.log)"
+        continue
+      fi
+      read -r req secs rps p50 p99 non2xx serr <<<"$result"
+      ticks=$((after - before))
+      # CPU that neither wrk, the backend nor the target used: other load on
+      # the machine, which skews rps and latency (less so CPU per request).
+      other=$((busy_after - busy_before - ticks - (backend_after - backend_before) - (self_after - self_before)))
+      other_pct="$(awk -v o="$other" -v s="$secs" -v hz="$clk_tck" -v n="$(nproc)" \
+        'BEGIN { v = o * 100 / (s * hz * n); if (v < 0) v = 0; printf "%.1f", v }')"
+      if [[ "$t" == direct ]]; then
+        ticks="" cpu=""
+      else
+        cpu="$(awk -v t="$ticks" -v hz="$clk_tck" -v n="$req" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
+      fi
+      echo "$round,$name,$conns,$path,$t,$req,$secs,$rps,$p50,$p99,$ticks,$cpu,$non2xx,$serr,$other_pct" >>"$csv"
+      note "round $round/$rounds $name $t: $rps rps, p50 ${p50} ms, p99 ${p99} ms," \
+        "cpu ${cpu:--} us/req, other load ${other_pct}%"
+    done
+  done
+done
+
+# --- idle connections ------------------------------------------------------
+
+idle_csv="$work/idle.csv"
+if [[ $idle_test == 1 ]]; then
+  echo "target,connections_wanted,connections_ok,rss_before_kib,rss_after_kib" >"$idle_csv"
+  cat >"$work/idle.py" <<'EOF'
+# Opens N keep-alive connections, sends one GET /small on each, reads the answers,
+# then holds them open until the shell has read the proxy's RSS (a file appears).
+import os, selectors, socket, sys, time
+port, n, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+deadline = time.monotonic() + 90
+socks, done = [], 0
+req = b"GET /small HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+try:
+    for _ in range(n):
+        if time.monotonic() > deadline:
+            break
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(req)
+        s.setblocking(False)
+        socks.append(s)
+except OSError as e:
+    print(f"connect stopped after {len(socks)}: {e}", file=sys.stderr)
+sel = selectors.DefaultSelector()
+bufs = {}
+for s in socks:
+    sel.register(s, selectors.EVENT_READ)
+    bufs[s] = b""
+while bufs and time.monotonic() < deadline:
+    for key, _ in sel.select(timeout=1):
+        s = key.fileobj
+        try:
+            data = s.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(s); del bufs[s]; continue
+        b = bufs[s] + data
+        head_end = b.find(b"\r\n\r\n")
+        if head_end >= 0:
+            length = 0
+            for line in b[:head_end].split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    length = int(v)
+            if len(b) >= head_end + 4 + length:
+                sel.unregister(s); del bufs[s]; done += 1
+                continue
+        bufs[s] = b
+print(done)
+sys.stdout.flush()
+with open(ready + ".answered", "w") as f:
+    f.write(str(done))
+for _ in range(600):  # until the shell says it has measured; 60 s at most
+    if os.path.exists(ready):
+        break
+    time.sleep(0.1)
+EOF
+  for t in "${up_targets[@]}"; do
+    [[ "$t" != direct && "$t" != nginx-ka512 && -z "${skipped[$t]:-}" ]] || continue
+    pids="$(target_pids "$t")"
+    # shellcheck disable=SC2086
+    rss_before="$(rss_kib $pids)"
+    rm -f "$work/idle-$t.ready" "$work/idle-$t.ready.answered"
+    n="$idle_wanted"
+    if [[ "$t" == haproxy && $n -gt $((haproxy_maxconn - 10)) ]]; then n=$((haproxy_maxconn - 10)); fi
+    timeout 150 python3 "$work/idle.py" "${target_port[$t]}" "$n" "$work/idle-$t.ready" \
+      >"$work/idle-$t.log" 2>&1 &
+    idle_pid=$!
+    started_pids+=("$idle_pid")
+    for ((i = 0; i < 1200; i++)); do
+      [[ -e "$work/idle-$t.ready.answered" ]] && break
+      kill -0 "$idle_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    sleep 1  # let the proxy settle with all connections idle
+    # shellcheck disable=SC2086
+    rss_after="$(rss_kib $pids)"
+    ok="$(cat "$work/idle-$t.ready.answered" 2>/dev/null || echo 0)"
+    touch "$work/idle-$t.ready"
+    wait "$idle_pid" 2>/dev/null || true
+    echo "$t,$n,$ok,$rss_before,$rss_after" >>"$idle_csv"
+    note "idle test $t: $ok/$n answered, RSS ${rss_before} KiB -> ${rss_after} KiB"
+    sleep 2  # the closed connections drain before the next proxy's test
+  done
+fi
+
+# --- report ----------------------------------------------------------------
+
+skip_notes=""
+for t in "${!skipped[@]}"; do skip_notes+="$t	${skipped[$t]}"$'\n'; done
+
+nginx_version="$(nginx -v 2>&1 | sed 's|.*nginx/||')"
+haproxy_version="$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}' || true)"
+wrk_version="$(wrk -v 2>&1 | awk 'NR == 1 {print $2}' || true)"
+cpu_model="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+machine="$cpu_model, $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r); nginx $nginx_version, HAProxy ${haproxy_version:-?}, wrk ${wrk_version:-?}"
+
+report="$(SKIPS="$skip_notes" MACHINE="$machine" COMMAND="$command_line" DURATION="$duration" \
+  ROUNDS="$rounds" IDLE="$([[ $idle_test == 1 ]] && echo "$idle_csv")" python3 - "$csv" <<'EOF'
+import csv, os, statistics, sys
+from collections import defaultdict
+
+rows = list(csv.DictReader(open(sys.argv[1])))
+order = ["direct", "nginx", "nginx-ka512", "haproxy", "routemeter"]
+scen = [("small-c50", "GET /small (33-byte body), 50 connections"),
+        ("64k-c50", "GET /64k (64 KiB body), 50 connections"),
+        ("small-c500", "GET /small (33-byte body), 500 connections")]
+runs = defaultdict(list)
+for r in rows:
+    runs[(r["scenario"], r["target"])].append(r)
+
+def med(rs, key):
+    vals = [float(r[key]) for r in rs if r[key] not in ("", "NA")]
+    return statistics.median(vals) if vals else None
+
+out = []
+out.append(f"Machine: {os.environ['MACHINE']}.")
+out.append(f"Command: `{os.environ['COMMAND']}` (wrk -t1, {os.environ['DURATION']} per run, "
+           f"medians of {os.environ['ROUNDS']} interleaved rounds; 1 worker per proxy).")
+loads = [float(r["other_load_pct"]) for r in rows if r["other_load_pct"] not in ("", "NA")]
+if loads:
+    line = (f"Other load on the machine during the runs (CPU used by neither wrk, the backend "
+            f"nor the target): median {statistics.median(loads):.0f}%, max {max(loads):.0f}% "
+            f"of all cores.")
+    if statistics.median(loads) > 5:
+        line += (" **The machine was not quiet: rps and latency are low and noisy; "
+                 "CPU us/req is less affected.**")
+    out.append(line)
+out.append("")
+summary = {}
+for name, title in scen:
+    targets = [t for t in order if (name, t) in runs]
+    if not targets:
+        continue
+    m = {t: {k: med(runs[(name, t)], k) for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req")}
+         for t in targets}
+    errors = {t: sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in runs[(name, t)])
+              for t in targets}
+    def ratio(t, ref):
+        if ref not in m or not m[ref]["rps"] or m[t]["rps"] is None:
+            return "-"
+        return f"{m[t]['rps'] / m[ref]['rps']:.2f}x"
+    out.append(f"**{title}** (`{name}`)")
+    out.append("")
+    out.append("| target | rps | p50 ms | p99 ms | CPU us/req | rps vs nginx | rps vs haproxy |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    for t in targets:
+        v = m[t]
+        cpu = "-" if v["cpu_us_per_req"] is None else f"{v['cpu_us_per_req']:.1f}"
+        label = t + (" *" if errors[t] else "")
+        out.append(f"| {label} | {v['rps']:.0f} | {v['p50_ms']:.3f} | {v['p99_ms']:.3f} | {cpu} | "
+                   f"{ratio(t, 'nginx')} | {ratio(t, 'haproxy')} |")
+    if any(errors.values()):
+        out.append("")
+        out.append("\\* errors in these runs (non-2xx answers or socket errors): " +
+                   ", ".join(f"{t} {n}" for t, n in errors.items() if n))
+    out.append("")
+    summary[name] = m
+
+parts = []
+for name, _ in scen:
+    m = summary.get(name, {})
+    if "routemeter" not in m or "nginx" not in m:
+        continue
+    r, n = m["routemeter"], m["nginx"]
+    s = f"{name} rps {r['rps'] / n['rps']:.2f}x"
+    if r["cpu_us_per_req"] and n["cpu_us_per_req"]:
+        s += f", CPU/req {r['cpu_us_per_req'] / n['cpu_us_per_req']:.2f}x"
+    if name == "small-c500" and "nginx-ka512" in m:
+        s += f" (vs nginx keepalive 512: rps {r['rps'] / m['nginx-ka512']['rps']:.2f}x)"
+    parts.append(s)
+if parts:
+    out.append("Summary, routemeter / nginx: " + "; ".join(parts) + ".")
+else:
+    out.append("Summary, routemeter / nginx: not measured (routemeter or nginx did not run).")
+
+idle = os.environ.get("IDLE")
+if idle and os.path.exists(idle):
+    irows = list(csv.DictReader(open(idle)))
+    if irows:
+        out.append("")
+        out.append("**Idle keep-alive client connections** (10,000 where the fd limit allows; "
+                   "one GET /small each, then held idle; RSS of all the proxy's processes):")
+        out.append("")
+        out.append("| target | connections answered | RSS before MiB | RSS with them MiB | growth KiB/conn |")
+        out.append("|---|---:|---:|---:|---:|")
+        for r in irows:
+            b, a, ok = int(r["rss_before_kib"]), int(r["rss_after_kib"]), int(r["connections_ok"])
+            per = f"{(a - b) / ok:.2f}" if ok else "-"
+            out.append(f"| {r['target']} | {ok} of {r['connections_wanted']} | {b / 1024:.1f} | {a / 1024:.1f} | {per} |")
+
+skips = [l.split("\t", 1) for l in os.environ.get("SKIPS", "").splitlines() if l]
+if skips:
+    out.append("")
+    for t, why in sorted(skips):
+        out.append(f"- {t}: not measured: {why}")
+print("\n".join(out))
+EOF
+)"
+echo "$report" | tee "$work/report.md"
+
+if [[ -n "$out_file" ]]; then
+  cp "$csv" "$out_file"
+  note "raw runs copied to $out_file"
+fi
+note "raw runs: $csv; report: $work/report.md; logs in $work"
+note "total run time: $((SECONDS - start_time))s (estimated ${estimate}s)"

@@ -1,0 +1,137 @@
+#include "routemeter/admin.hpp"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <zlib.h>
+
+#include "routemeter/http.hpp"
+
+namespace routemeter {
+
+AdminServer::AdminServer(event_base* base) : http_(evhttp_new(base)) {
+  evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+  evhttp_set_gencb(
+      http_, [](evhttp_request* r, void* arg) { static_cast<AdminServer*>(arg)->on_request(r); },
+      this);
+}
+
+AdminServer::~AdminServer() {
+  if (http_ != nullptr) evhttp_free(http_);
+}
+
+void AdminServer::add(AdminEndpoint endpoint) { endpoints_.push_back(std::move(endpoint)); }
+
+bool AdminServer::serve(UniqueFd fd) {
+  if (evhttp_accept_socket(http_, fd.get()) != 0) return false;
+  fd.release();  // evhttp closes it
+  return true;
+}
+
+AdminResponse AdminServer::index() const {
+  AdminResponse r;
+  r.body = "routemeter admin\n\n";
+  for (const AdminEndpoint& e : endpoints_) {
+    r.body += e.method + " " + e.path + std::string(e.path.size() < 14 ? 14 - e.path.size() : 1, ' ') +
+              e.help + "\n";
+  }
+  return r;
+}
+
+AdminResponse AdminServer::handle(const AdminRequest& req, std::string_view authorization) const {
+  if (token_ && req.path != "/healthz") {
+    const std::string expected = "Bearer " + *token_;
+    if (authorization != expected) {
+      return {401, "text/plain; charset=utf-8", "unauthorized: send Authorization: Bearer <token>\n"};
+    }
+  }
+  if (req.path == "/") {
+    if (req.method != "GET" && req.method != "HEAD") return {405, "text/plain", "method not allowed\n"};
+    return index();
+  }
+  for (const AdminEndpoint& e : endpoints_) {
+    if (e.path != req.path) continue;
+    const bool method_ok = req.method == e.method || (e.method == "GET" && req.method == "HEAD");
+    if (!method_ok) return {405, "text/plain; charset=utf-8", "method not allowed: use " + e.method + "\n"};
+    return e.handler(req);
+  }
+  return {404, "text/plain; charset=utf-8", "not found; GET / lists the endpoints\n"};
+}
+
+void AdminServer::on_request(evhttp_request* req) {
+  const char* uri = evhttp_request_get_uri(req);
+  std::string_view path = uri != nullptr ? uri : "/";
+  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  std::string_view method;
+  switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET: method = "GET"; break;
+    case EVHTTP_REQ_POST: method = "POST"; break;
+    case EVHTTP_REQ_HEAD: method = "HEAD"; break;
+    default: method = "OTHER"; break;
+  }
+  evkeyvalq* in = evhttp_request_get_input_headers(req);
+  const char* auth = evhttp_find_header(in, "Authorization");
+  const char* ae = evhttp_find_header(in, "Accept-Encoding");
+  AdminRequest areq{method, path, ae != nullptr ? ae : ""};
+  AdminResponse res = handle(areq, auth != nullptr ? auth : "");
+
+  evkeyvalq* out = evhttp_request_get_output_headers(req);
+  evhttp_add_header(out, "Content-Type", res.content_type.c_str());
+  evhttp_add_header(out, "Cache-Control", "no-store");
+  if (res.status == 401) evhttp_add_header(out, "WWW-Authenticate", "Bearer");
+  evbuffer* body = evbuffer_new();
+  if (areq.path == "/metrics" && res.status == 200 && accepts_gzip(areq.accept_encoding)) {
+    std::string z = gzip_compress(res.body);
+    evhttp_add_header(out, "Content-Encoding", "gzip");
+    evbuffer_add(body, z.data(), z.size());
+  } else {
+    evbuffer_add(body, res.body.data(), res.body.size());
+  }
+  evhttp_add_header(out, "Vary", "Accept-Encoding");
+  evhttp_send_reply(req, res.status, nullptr, body);
+  evbuffer_free(body);
+}
+
+std::string gzip_compress(std::string_view data) {
+  z_stream zs{};
+  // windowBits 15 + 16: a gzip wrapper instead of zlib's.
+  deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out;
+  out.resize(deflateBound(&zs, data.size()) + 32);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+bool accepts_gzip(std::string_view v) {
+  // Tokens separated by commas, each "coding[;q=x]".
+  while (!v.empty()) {
+    size_t comma = v.find(',');
+    std::string_view item = v.substr(0, comma);
+    v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    size_t semi = item.find(';');
+    std::string_view coding = item.substr(0, semi);
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+    if (!http::iequals(coding, "gzip") && coding != "*") continue;
+    if (semi == std::string_view::npos) return true;
+    std::string_view params = item.substr(semi + 1);
+    size_t q = params.find("q=");
+    if (q == std::string_view::npos) return true;
+    std::string_view qv = params.substr(q + 2);
+    // q=0, q=0.0, q=0.000 refuse; anything else accepts.
+    bool zero = !qv.empty() && qv[0] == '0';
+    for (size_t i = 1; zero && i < qv.size() && qv[i] != ' ' && qv[i] != ';'; ++i) {
+      if (qv[i] != '.' && qv[i] != '0') zero = false;
+    }
+    if (!zero) return true;
+  }
+  return false;
+}
+
+}  // namespace routemeter

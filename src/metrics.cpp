@@ -1,0 +1,184 @@
+#include "routemeter/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+#include "routemeter/http.hpp"
+#include "routemeter/router.hpp"
+
+namespace routemeter {
+namespace {
+
+std::string name(const MetricsConfig& c, const char* suffix) { return c.name_space + "_" + suffix; }
+
+}  // namespace
+
+Metrics::Metrics(const MetricsConfig& config, size_t workers)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_total(prometheus::BuildCounter()
+                         .Name(name(config, "requests_total"))
+                         .Help("Requests answered, by upstream, route, method and status code.")
+                         .Register(*registry_)),
+      requests_in_flight(prometheus::BuildGauge()
+                             .Name(name(config, "requests_in_flight"))
+                             .Help("Requests started and not yet answered, by upstream.")
+                             .Register(*registry_)),
+      request_duration(prometheus::BuildHistogram()
+                           .Name(name(config, "request_duration_seconds"))
+                           .Help("Time from the request head read to the last response byte "
+                                 "written.")
+                           .Register(*registry_)),
+      upstream_errors(prometheus::BuildCounter()
+                          .Name(name(config, "upstream_errors_total"))
+                          .Help("Upstream faults by kind.")
+                          .Register(*registry_)),
+      request_bytes(prometheus::BuildCounter()
+                        .Name(name(config, "request_bytes_total"))
+                        .Help("Request body bytes received from clients.")
+                        .Register(*registry_)),
+      response_bytes(prometheus::BuildCounter()
+                         .Name(name(config, "response_bytes_total"))
+                         .Help("Response body bytes sent to clients.")
+                         .Register(*registry_)),
+      config_last_reload_successful(prometheus::BuildGauge()
+                                        .Name(name(config, "config_last_reload_successful"))
+                                        .Help("Whether the last configuration reload succeeded.")
+                                        .Register(*registry_)),
+      config_last_reload_success_timestamp(
+          prometheus::BuildGauge()
+              .Name(name(config, "config_last_reload_success_timestamp_seconds"))
+              .Help("Timestamp of the last successful configuration reload.")
+              .Register(*registry_)),
+      config_reloads_total(prometheus::BuildCounter()
+                               .Name(name(config, "config_reloads_total"))
+                               .Help("Configuration reloads by result.")
+                               .Register(*registry_)),
+      request_latency(std::make_shared<LatencySummaryFamily>(
+          name(config, "request_latency_seconds"),
+          "Request durations as quantiles over the last summary_max_age.", config, workers)),
+      config_(config),
+      workers_(workers) {
+  collectables_.push_back(request_latency);
+}
+
+
+Metrics::~Metrics() = default;
+
+void Metrics::add_collectable(std::weak_ptr<prometheus::Collectable> c) {
+  collectables_.push_back(std::move(c));
+}
+
+std::string Metrics::render() const {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (const auto& weak : collectables_) {
+    if (auto c = weak.lock()) {
+      for (auto& f : c->Collect()) families.push_back(std::move(f));
+    }
+  }
+  prometheus::TextSerializer serializer;
+  return serializer.Serialize(families);
+}
+
+MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics_(metrics) {
+  for (const UpstreamConfig& up : config.upstreams) {
+    UpstreamSeries s;
+    s.in_flight = &metrics.requests_in_flight.Add({{"upstream", up.name}});
+    for (size_t k = 1; k < kUpstreamErrorKinds; ++k) {
+      s.errors[k] = &metrics.upstream_errors.Add(
+          {{"upstream", up.name},
+           {"kind", std::string(upstream_error_name(static_cast<UpstreamError>(k)))}});
+    }
+    upstreams_.push_back(s);
+  }
+  UpstreamSeries none;
+  none.in_flight = &metrics.requests_in_flight.Add({{"upstream", "none"}});
+  upstreams_.push_back(none);
+
+  for (const RouteConfig& rc : config.routes) {
+    RouteSeries r;
+    r.labels = {{"upstream", rc.upstream}, {"route", rc.name}};
+    r.upstream = rc.upstream_index;
+    routes_.push_back(r);
+  }
+  RouteSeries unmatched;
+  unmatched.labels = {{"upstream", "none"}, {"route", "unmatched"}};
+  unmatched.upstream = upstreams_.size() - 1;
+  routes_.push_back(unmatched);
+  for (RouteSeries& r : routes_) {
+    r.request_bytes = &metrics.request_bytes.Add(r.labels);
+    r.response_bytes = &metrics.response_bytes.Add(r.labels);
+  }
+
+  per_worker_.resize(metrics.workers());
+  for (auto& slots : per_worker_) slots.resize(routes_.size());
+  // Routes that name their methods get those series at load time; routes
+  // open to any method get a method's series on its first request.
+  for (size_t r = 0; r < config.routes.size(); ++r) {
+    for (const std::string& m : config.routes[r].methods) {
+      const size_t mi = static_cast<size_t>(http::parse_method(m));
+      for (size_t w = 0; w < per_worker_.size(); ++w) resolve(w, r, mi);
+    }
+  }
+}
+
+MetricsBinding::~MetricsBinding() = default;
+
+MetricsBinding::MethodSlot& MetricsBinding::resolve(size_t worker, size_t route, size_t method) {
+  MethodSlot& slot = per_worker_[worker][route].methods[method];
+  if (slot.duration == nullptr) {
+    prometheus::Labels labels = routes_[route].labels;
+    labels["method"] = std::string(http::method_name(static_cast<http::Method>(method)));
+    slot.duration = &metrics_.request_duration.Add(labels, metrics_.config().histogram_buckets);
+    slot.latency = &metrics_.request_latency->add(labels);
+  }
+  return slot;
+}
+
+prometheus::Counter& MetricsBinding::code_counter(MethodSlot& slot, size_t route, size_t method,
+                                                  int code) {
+  for (const auto& [c, counter] : slot.codes) {
+    if (c == code) return *counter;
+  }
+  prometheus::Labels labels = routes_[route].labels;
+  labels["method"] = std::string(http::method_name(static_cast<http::Method>(method)));
+  labels["code"] = std::to_string(code);
+  prometheus::Counter& counter = metrics_.requests_total.Add(labels);
+  slot.codes.emplace_back(code, &counter);
+  return counter;
+}
+
+size_t MetricsBinding::route_slot(const RequestRecord& rec) const {
+  return rec.route != nullptr ? rec.route->index : routes_.size() - 1;
+}
+
+void MetricsBinding::begin(size_t, RequestRecord& rec) {
+  if (rec.in_flight) return;
+  rec.in_flight = true;
+  upstreams_[routes_[route_slot(rec)].upstream].in_flight->Increment();
+}
+
+void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
+  const size_t route = route_slot(rec);
+  const size_t method = static_cast<size_t>(rec.method);
+  const RouteSeries& rs = routes_[route];
+  UpstreamSeries& us = upstreams_[rs.upstream];
+  if (rec.in_flight) us.in_flight->Decrement();
+  MethodSlot& slot = resolve(worker, route, method);
+  code_counter(slot, route, method, rec.status).Increment();
+  const double seconds =
+      rec.end_ns > rec.start_ns ? static_cast<double>(rec.end_ns - rec.start_ns) * 1e-9 : 0.0;
+  slot.duration->Observe(seconds);
+  slot.latency->observe(worker, seconds, rec.end_ns);
+  if (rec.request_body_bytes != 0) {
+    rs.request_bytes->Increment(static_cast<double>(rec.request_body_bytes));
+  }
+  if (rec.response_body_bytes != 0) {
+    rs.response_bytes->Increment(static_cast<double>(rec.response_body_bytes));
+  }
+  if (rec.error != UpstreamError::kNone && us.errors[static_cast<size_t>(rec.error)] != nullptr) {
+    us.errors[static_cast<size_t>(rec.error)]->Increment();
+  }
+}
+
+}  // namespace routemeter

@@ -1,0 +1,43 @@
+#include "routemeter/server_collectors.hpp"
+
+#include <prometheus/metric_family.h>
+
+#include "routemeter/worker.hpp"
+
+namespace routemeter {
+
+std::vector<prometheus::MetricFamily> ConnectionsCollector::Collect() const {
+  prometheus::MetricFamily active{ns_ + "_connections_active", "Open client connections.",
+                                  prometheus::MetricType::Gauge, {}};
+  prometheus::ClientMetric a;
+  a.gauge.value = static_cast<double>(Worker::active_connections.load(std::memory_order_relaxed));
+  active.metric.push_back(a);
+  prometheus::MetricFamily total{ns_ + "_connections_total", "Client connections accepted.",
+                                 prometheus::MetricType::Counter, {}};
+  prometheus::ClientMetric t;
+  t.counter.value = static_cast<double>(Worker::total_connections.load(std::memory_order_relaxed));
+  total.metric.push_back(t);
+  return {active, total};
+}
+
+std::vector<prometheus::MetricFamily> ServerUpCollector::Collect() const {
+  prometheus::MetricFamily fam{ns_ + "_upstream_server_up",
+                               "Whether the proxy considers an upstream server healthy (1) or "
+                               "not (0).",
+                               prometheus::MetricType::Gauge, {}};
+  std::shared_ptr<const Snapshot> snap = current_();
+  if (snap) {
+    for (const ResolvedUpstream& up : snap->upstreams()) {
+      for (size_t s = 0; s < up.servers.size(); ++s) {
+        prometheus::ClientMetric m;
+        m.label.push_back({"server", up.server_names[s]});
+        m.label.push_back({"upstream", up.config->name});
+        m.gauge.value = up.health[s].up.load(std::memory_order_relaxed) ? 1 : 0;
+        fam.metric.push_back(m);
+      }
+    }
+  }
+  return {fam};
+}
+
+}  // namespace routemeter
