@@ -444,6 +444,7 @@ start_time=$SECONDS
 wait_quiet="${BENCH_WAIT_QUIET:-0}"
 [[ "$wait_quiet" =~ ^[0-9]+$ ]] || die "BENCH_WAIT_QUIET must be a number of seconds"
 if [[ $wait_quiet -gt 0 ]]; then
+  last_wait_note=-30
   while true; do
     b0="$(machine_busy_ticks)" t0="$(awk '/^cpu / { s = 0; for (i = 2; i <= 9; i++) s += $i; print s; exit }' /proc/stat)"
     sleep 2
@@ -454,7 +455,10 @@ if [[ $wait_quiet -gt 0 ]]; then
       note "the machine is still ${busy_pct}% busy after ${wait_quiet}s; running anyway"
       break
     fi
-    note "the machine is ${busy_pct}% busy; waiting for it to be under 15%"
+    if [[ $((SECONDS - start_time - last_wait_note)) -ge 30 ]]; then
+      note "the machine is ${busy_pct}% busy; waiting for it to be under 15%"
+      last_wait_note=$((SECONDS - start_time))
+    fi
   done
   start_time=$SECONDS
 fi

@@ -3,6 +3,8 @@
 // [[route]] with the checks across them in config_routes.cpp. Every problem
 // is collected (file:line:col from toml++'s source regions); nothing stops at
 // the first one except a file that is not TOML at all.
+#include "routemeter/config.hpp"
+
 #include <toml++/toml.h>
 
 #include <cerrno>
@@ -14,7 +16,6 @@
 #include <vector>
 
 #include "config_reader.hpp"
-#include "routemeter/config.hpp"
 
 namespace routemeter {
 namespace config_detail {
@@ -47,11 +48,11 @@ bool is_metric_name(std::string_view name) {
 
 void read_server(ConfigReader& r, const toml::table& t, ServerConfig& server) {
   constexpr std::string_view p = "server.";
-  r.check_keys(t,
-               {"listen", "workers", "max_connections", "max_header_bytes", "max_body_bytes",
-                "client_header_timeout", "client_body_timeout", "keepalive_timeout",
-                "drain_timeout"},
-               p);
+  r.check_keys(
+      t,
+      {"listen", "workers", "max_connections", "max_header_bytes", "max_body_bytes",
+       "client_header_timeout", "client_body_timeout", "keepalive_timeout", "drain_timeout"},
+      p);
   if (const toml::node* listen = t.get("listen")) {
     // One address may be written as a plain string.
     std::vector<HostPort> addresses;
@@ -238,9 +239,9 @@ void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {
     } else if (level == "error") {
       log.level = LogLevel::kError;
     } else {
-      r.error(t.get("level")->source(),
-              "log.level: must be \"debug\", \"info\", \"warn\" or \"error\", got " +
-                  quoted(level));
+      r.error(
+          t.get("level")->source(),
+          "log.level: must be \"debug\", \"info\", \"warn\" or \"error\", got " + quoted(level));
     }
   }
 }
@@ -248,8 +249,7 @@ void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {
 void read_root(ConfigReader& r, const toml::table& root, Config& config) {
   for (const auto& [key, node] : root) {
     const std::string_view name = key.str();
-    const bool section =
-        name == "server" || name == "admin" || name == "metrics" || name == "log";
+    const bool section = name == "server" || name == "admin" || name == "metrics" || name == "log";
     if (section) {
       if (!node.is_table()) r.type_error(node, name, "a table");
     } else if (name == "upstream" || name == "route") {

@@ -90,13 +90,27 @@ class JsonWriter {
     out_ += '"';
     for (char c : text) {
       switch (c) {
-        case '"': out_ += "\\\""; break;
-        case '\\': out_ += "\\\\"; break;
-        case '\n': out_ += "\\n"; break;
-        case '\r': out_ += "\\r"; break;
-        case '\t': out_ += "\\t"; break;
-        case '\b': out_ += "\\b"; break;
-        case '\f': out_ += "\\f"; break;
+        case '"':
+          out_ += "\\\"";
+          break;
+        case '\\':
+          out_ += "\\\\";
+          break;
+        case '\n':
+          out_ += "\\n";
+          break;
+        case '\r':
+          out_ += "\\r";
+          break;
+        case '\t':
+          out_ += "\\t";
+          break;
+        case '\b':
+          out_ += "\\b";
+          break;
+        case '\f':
+          out_ += "\\f";
+          break;
         default:
           if (static_cast<unsigned char>(c) < 0x20) {
             constexpr char kHex[] = "0123456789abcdef";
@@ -122,19 +136,26 @@ std::string_view format_name(LogFormat format) {
 
 std::string_view level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
 
 std::string_view match_key(PathMatch match) {
   switch (match) {
-    case PathMatch::kExact: return "path";
-    case PathMatch::kPrefix: return "path_prefix";
-    case PathMatch::kRegex: return "path_regex";
+    case PathMatch::kExact:
+      return "path";
+    case PathMatch::kPrefix:
+      return "path_prefix";
+    case PathMatch::kRegex:
+      return "path_regex";
   }
   return "path_prefix";
 }

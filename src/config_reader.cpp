@@ -40,16 +40,26 @@ SourcePosition position_of(const toml::source_region& region) {
 
 std::string_view type_phrase(toml::node_type type) {
   switch (type) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: break;
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
   }
   return "nothing";
 }
@@ -62,7 +72,8 @@ std::string quoted(std::string_view text) {
       out += c;
     } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
       char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      std::snprintf(buf, sizeof buf, "\\x%02x",
+                    static_cast<unsigned>(static_cast<unsigned char>(c)));
       out += buf;
     } else {
       out += c;
@@ -135,8 +146,8 @@ bool ConfigReader::node_number(const toml::node& node, std::string_view what, do
   return true;
 }
 
-bool ConfigReader::node_host_port(const toml::node& node, std::string_view what,
-                                  uint16_t min_port, HostPort& out) {
+bool ConfigReader::node_host_port(const toml::node& node, std::string_view what, uint16_t min_port,
+                                  HostPort& out) {
   std::string text;
   if (!node_string(node, what, text)) return false;
   std::optional<HostPort> parsed = parse_host_port(text);
@@ -174,8 +185,7 @@ bool ConfigReader::read_bool(const toml::table& table, std::string_view key,
 }
 
 bool ConfigReader::read_integer(const toml::table& table, std::string_view key,
-                                std::string_view prefix, int64_t min, int64_t max,
-                                int64_t& out) {
+                                std::string_view prefix, int64_t min, int64_t max, int64_t& out) {
   const toml::node* node = table.get(key);
   if (node == nullptr) return false;
   const auto* value = node->as_integer();
@@ -185,8 +195,8 @@ bool ConfigReader::read_integer(const toml::table& table, std::string_view key,
   }
   const int64_t v = value->get();
   if (v < min || v > max) {
-    error(node->source(), join(prefix, key) + ": must be between " + std::to_string(min) +
-                              " and " + std::to_string(max) + ", got " + std::to_string(v));
+    error(node->source(), join(prefix, key) + ": must be between " + std::to_string(min) + " and " +
+                              std::to_string(max) + ", got " + std::to_string(v));
     return false;
   }
   out = v;

@@ -49,8 +49,8 @@ class ConfigReader {
   bool read_integer(const toml::table& table, std::string_view key, std::string_view prefix,
                     int64_t min, int64_t max, int64_t& out);
   template <typename T>
-  bool read_unsigned(const toml::table& table, std::string_view key, std::string_view prefix,
-                     T min, T max, T& out) {
+  bool read_unsigned(const toml::table& table, std::string_view key, std::string_view prefix, T min,
+                     T max, T& out) {
     int64_t value = 0;
     if (!read_integer(table, key, prefix, static_cast<int64_t>(min), static_cast<int64_t>(max),
                       value)) {

@@ -3,13 +3,19 @@
 #include <toml++/toml.h>
 
 #include <cctype>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config_reader.hpp"
 #include "routemeter/config.hpp"
+
+// GCC 12 reports a false -Wmaybe-uninitialized inside libstdc++'s <regex>
+// when built with sanitizers (GCC bug 105562); the code is libstdc++'s.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <regex>
+#pragma GCC diagnostic pop
 
 namespace routemeter::config_detail {
 namespace {
@@ -99,8 +105,8 @@ std::string read_name(ConfigReader& r, const toml::table& t, std::string_view ki
   origin.name = position_of(node->source());
   if (!r.node_string(*node, fallback + "name", name)) return fallback;
   if (!is_name(name)) {
-    r.error(node->source(), fallback + "name: must be letters, digits, '_', '-' or '.', got " +
-                                quoted(name));
+    r.error(node->source(),
+            fallback + "name: must be letters, digits, '_', '-' or '.', got " + quoted(name));
     return fallback;
   }
   const std::string prefix = std::string(kind) + " " + quoted(name) + ": ";
@@ -149,8 +155,8 @@ void read_upstream(ConfigReader& r, const toml::table& t, size_t index, Upstream
       HostPort server;
       if (!r.node_host_port(element, what, 1, server)) continue;
       for (const HostPort& seen : upstream.servers) {
-        if (seen == server) r.error(element.source(), what + ": " + quoted(server.text()) +
-                                                          " is listed twice");
+        if (seen == server)
+          r.error(element.source(), what + ": " + quoted(server.text()) + " is listed twice");
       }
       upstream.servers.push_back(std::move(server));
     }
@@ -205,8 +211,8 @@ void read_route_match(ConfigReader& r, const toml::table& t, const std::string& 
     try {
       std::regex compiled(route.path, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      r.error(chosen->source(), what + ": invalid regular expression " + quoted(route.path) +
-                                    ": " + e.what());
+      r.error(chosen->source(),
+              what + ": invalid regular expression " + quoted(route.path) + ": " + e.what());
     }
     return;
   }
@@ -222,10 +228,10 @@ void read_route(ConfigReader& r, const toml::table& t, size_t index, RouteConfig
   route.position = position_of(t.source());
   origin.prefix = read_name(r, t, "route", index, kReservedRouteName, route.name, origin);
   const std::string& p = origin.prefix;
-  r.check_keys(t,
-               {"name", "path", "path_prefix", "path_regex", "methods", "host", "upstream",
-                "strip_prefix"},
-               p);
+  r.check_keys(
+      t,
+      {"name", "path", "path_prefix", "path_regex", "methods", "host", "upstream", "strip_prefix"},
+      p);
   read_route_match(r, t, p, route);
   if (const toml::array* methods = r.read_array(t, "methods", p)) {
     if (methods->empty()) {
@@ -253,7 +259,8 @@ void read_route(ConfigReader& r, const toml::table& t, size_t index, RouteConfig
     route.host = normalize_host(host);
     if (route.host.empty()) {
       r.error(t.get("host")->source(),
-              p + "host: expected a host name like \"cars.example.com\" or "
+              p +
+                  "host: expected a host name like \"cars.example.com\" or "
                   "\"*.example.com\" (no port), got " +
                   quoted(host));
     }

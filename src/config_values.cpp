@@ -35,8 +35,8 @@ bool multiply(uint64_t a, uint64_t b, uint64_t max, uint64_t& out) {
 }
 
 bool is_hostname_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' ||
-         c == '.' || c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '.' ||
+         c == '_';
 }
 
 std::optional<uint16_t> parse_port(std::string_view text) {

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "routemeter/http.hpp"
@@ -50,6 +51,49 @@ inline bool has_class(char c, uint8_t cls) {
 inline bool is_tchar(char c) { return has_class(c, kTchar); }
 inline bool is_field_char(char c) { return has_class(c, kFieldChar); }
 inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+// Word-at-a-time scanning (SWAR): the common bytes of values and targets are
+// checked 8 at a time, falling back to the table at the first word that holds
+// anything unusual. Exact: the per-byte loop decides every stop.
+inline uint64_t load8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline constexpr uint64_t kOnes = 0x0101010101010101ULL;
+inline constexpr uint64_t kHighs = 0x8080808080808080ULL;
+// Non-zero iff some byte of x is below n (n <= 128).
+inline uint64_t has_less(uint64_t x, uint8_t n) { return (x - kOnes * n) & ~x & kHighs; }
+// Non-zero iff some byte of x equals b.
+inline uint64_t has_byte(uint64_t x, uint8_t b) {
+  const uint64_t v = x ^ (kOnes * b);
+  return (v - kOnes) & ~v & kHighs;
+}
+
+// Returns the first byte at or after s that is not of class `cls`; `unusual`
+// flags words that may hold one.
+template <typename Unusual>
+inline const char* skip_class(const char* s, const char* end, uint8_t cls, Unusual unusual) {
+  for (;;) {
+    while (end - s >= 8 && !unusual(load8(s))) s += 8;
+    const char* const stop = (end - s >= 8) ? s + 8 : end;
+    while (s != stop && has_class(*s, cls)) ++s;
+    if (s != stop || s == end) return s;
+  }
+}
+
+// Skips field-vchar / SP / HTAB (stops at CR, LF, other CTLs, DEL or end).
+inline const char* skip_field_chars(const char* s, const char* end) {
+  return skip_class(s, end, kFieldChar,
+                    [](uint64_t x) { return (has_less(x, 0x20) | has_byte(x, 0x7f)) != 0; });
+}
+
+// Skips request-target bytes (VCHAR but '#').
+inline const char* skip_target_chars(const char* s, const char* end) {
+  return skip_class(s, end, kTargetChar, [](uint64_t x) {
+    return (has_less(x, 0x21) | has_byte(x, 0x7f) | has_byte(x, '#') | (x & kHighs)) != 0;
+  });
+}
 
 // Outcome of one step of the head scanner.
 enum class Step : uint8_t { kOk, kEnd, kMore, kError };
@@ -109,7 +153,7 @@ inline Step scan_field_line(const char*& p, const char* end, Header& h, std::str
   ++s;
   while (s != end && is_ows(*s)) ++s;
   const char* value = s;
-  while (s != end && is_field_char(*s)) ++s;
+  s = skip_field_chars(s, end);
   if (s == end) return Step::kMore;
   if (*s != '\r') {
     err = describe_stray(*s, "invalid character in field value");

@@ -41,7 +41,7 @@ Step scan_request_line(const char*& p, const char* end, RequestHead& out, LineEr
   }
   out.method_token = std::string_view(method, static_cast<size_t>(s - method));
   const char* const target = ++s;
-  while (s != end && detail::has_class(*s, detail::kTargetChar)) ++s;
+  s = detail::skip_target_chars(s, end);
   if (s == end) return Step::kMore;
   if (*s != ' ' || s == target) {
     if (s == target) {

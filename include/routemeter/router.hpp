@@ -33,7 +33,8 @@ class Router {
   struct Match {
     const Route* route = nullptr;   // nullptr: no route matched ("unmatched", 404)
     std::string_view forward_path;  // path to send upstream (after strip_prefix); a view
-                                    // into `path` or a static "/"
+                                    // into `path` or a static "/"; never the query
+                                    // (the caller appends it)
   };
 
   // `method` as sent (compared case-insensitively), `host` the Host header value
@@ -56,7 +57,9 @@ class Router {
 // segments are removed. The result is what routes match on and what is forwarded.
 // Returns false for a path that is not origin-form, has a bad %-escape or a ".."
 // climbing above the root (the request gets 400). `path` excludes the query.
-// Writes into `out` only when the path changes; otherwise `result` views `path`.
+// `out` is scratch, used only when the path has a '%' or a "/." (reuse it across
+// requests to keep its capacity); `result` views `path` whenever the normalized
+// path equals it, else `out`. Rules and decisions: docs/routing.md.
 bool normalize_path(std::string_view path, std::string& out, std::string_view& result);
 
 }  // namespace routemeter

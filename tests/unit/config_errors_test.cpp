@@ -200,21 +200,21 @@ TEST_CASE("each config mistake is one error at the offending line:column", "[con
 
 TEST_CASE("every error of a file is reported at once, in file order", "[config]") {
   const char* toml =
-      "[server]\n"                        // 1
-      "workers = \"two\"\n"               // 2
-      "[log]\n"                           // 3
-      "level = \"loud\"\n"                // 4
-      "colour = true\n"                   // 5
-      "[[upstream]]\n"                    // 6
-      "name = \"car\"\n"                  // 7
-      "servers = [\"127.0.0.1:99999\"]\n" // 8
-      "[[route]]\n"                       // 9
-      "name = \"car-api\"\n"              // 10
-      "path_prefix = \"/api/car/\"\n"     // 11
-      "upstream = \"cars\"\n"             // 12
-      "[[route]]\n"                       // 13
-      "name = \"unmatched\"\n"            // 14
-      "upstream = \"car\"\n";             // 15
+      "[server]\n"                         // 1
+      "workers = \"two\"\n"                // 2
+      "[log]\n"                            // 3
+      "level = \"loud\"\n"                 // 4
+      "colour = true\n"                    // 5
+      "[[upstream]]\n"                     // 6
+      "name = \"car\"\n"                   // 7
+      "servers = [\"127.0.0.1:99999\"]\n"  // 8
+      "[[route]]\n"                        // 9
+      "name = \"car-api\"\n"               // 10
+      "path_prefix = \"/api/car/\"\n"      // 11
+      "upstream = \"cars\"\n"              // 12
+      "[[route]]\n"                        // 13
+      "name = \"unmatched\"\n"             // 14
+      "upstream = \"car\"\n";              // 15
   ConfigLoadResult result = parse_config(toml, "conf/routemeter.toml");
   REQUIRE_FALSE(result.ok());
   CHECK(all_errors(result) ==

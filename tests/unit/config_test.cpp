@@ -1,11 +1,11 @@
 // Loading the TOML config: defaults, every key, every class of error with its
 // exact position, all errors at once, the reference file and the JSON view.
+#include "routemeter/config.hpp"
+
 #include <catch2/catch.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "routemeter/config.hpp"
 
 using namespace routemeter;
 using namespace std::chrono_literals;

@@ -20,8 +20,14 @@ TEST_CASE("durations take an integer and a unit ms, s, m or h", "[config]") {
     int64_t ms;
   };
   const Case cases[] = {
-      {"250ms", 250},  {"0ms", 0},           {"0s", 0},         {"10s", 10'000},
-      {"2m", 120'000}, {"1h", 3'600'000},    {"007s", 7'000},   {"1000ms", 1'000},
+      {"250ms", 250},
+      {"0ms", 0},
+      {"0s", 0},
+      {"10s", 10'000},
+      {"2m", 120'000},
+      {"1h", 3'600'000},
+      {"007s", 7'000},
+      {"1000ms", 1'000},
       {"48h", 172'800'000},
       // The largest number of milliseconds a Duration holds.
       {"9223372036854775807ms", 9223372036854775807},
@@ -37,11 +43,26 @@ TEST_CASE("durations take an integer and a unit ms, s, m or h", "[config]") {
 TEST_CASE("durations without a unit, with a sign, a fraction or too large are rejected",
           "[config]") {
   const char* bad[] = {
-      "",     "10",    "-1s",  "+1s",  "1.5s", " 1s",   "1s ",  "1 s",  "s",
-      "1S",   "1sec",  "1ms1", "1d",   "1us",  "1m30s", "0x10s", "ms",
-      "9223372036854775808ms",   // one past int64
-      "2562047788016h",          // hours times 3.6e6 overflows int64
-      "99999999999999999999s",   // does not even fit uint64
+      "",
+      "10",
+      "-1s",
+      "+1s",
+      "1.5s",
+      " 1s",
+      "1s ",
+      "1 s",
+      "s",
+      "1S",
+      "1sec",
+      "1ms1",
+      "1d",
+      "1us",
+      "1m30s",
+      "0x10s",
+      "ms",
+      "9223372036854775808ms",  // one past int64
+      "2562047788016h",         // hours times 3.6e6 overflows int64
+      "99999999999999999999s",  // does not even fit uint64
   };
   for (const char* text : bad) {
     INFO('"' << text << '"');
@@ -89,9 +110,24 @@ TEST_CASE("sizes are bytes, B, KiB, MiB or GiB", "[config]") {
 }
 
 TEST_CASE("sizes with decimal or unknown units, signs or overflow are rejected", "[config]") {
-  const char* bad[] = {"",      "KiB",    "16KB",  "16kb",  "16K",  "16k",   "8MB",
-                       "1GB",   "16kib",  "1TiB",  "-1",    "+1",   "1.5MiB", "16 KiB",
-                       " 16",   "16KiB ", "0x10",  "18446744073709551616",
+  const char* bad[] = {"",
+                       "KiB",
+                       "16KB",
+                       "16kb",
+                       "16K",
+                       "16k",
+                       "8MB",
+                       "1GB",
+                       "16kib",
+                       "1TiB",
+                       "-1",
+                       "+1",
+                       "1.5MiB",
+                       "16 KiB",
+                       " 16",
+                       "16KiB ",
+                       "0x10",
+                       "18446744073709551616",
                        "17179869184GiB"};  // 2^34 GiB = 2^64 bytes
   for (const char* text : bad) {
     INFO('"' << text << '"');
@@ -128,11 +164,10 @@ TEST_CASE("host:port parses names, IPv4 and bracketed IPv6", "[config]") {
 TEST_CASE("host:port without a host, a port, brackets for IPv6 or in range is rejected",
           "[config]") {
   const char* bad[] = {
-      "",           ":80",          "host",        "host:",       "host:99999",
-      "host:65536", "host:-1",      "host:+80",    "host:8o",     "host:000080",
-      "[::1]",      "[::1]:",       "[::1]80",     "::1:80",      "[]:80",
-      "[::1:80",    "[not-v6]:80",  "[127.0.0.1]:80", "ho st:80", "host:80 ",
-      "http://host:80",
+      "",         ":80",      "host",           "host:",       "host:99999",  "host:65536",
+      "host:-1",  "host:+80", "host:8o",        "host:000080", "[::1]",       "[::1]:",
+      "[::1]80",  "::1:80",   "[]:80",          "[::1:80",     "[not-v6]:80", "[127.0.0.1]:80",
+      "ho st:80", "host:80 ", "http://host:80",
   };
   for (const char* text : bad) {
     INFO('"' << text << '"');

@@ -1,0 +1,25 @@
+#include "proxy_support.hpp"
+
+namespace routemeter::test {
+
+std::string proxy_config(const std::string& servers, const std::string& routes,
+                         const std::string& server_extra, const std::string& upstream_extra) {
+  std::string cfg = "[server]\nlisten = [\"127.0.0.1:0\"]\n";
+  if (server_extra.find("workers") == std::string::npos) cfg += "workers = 1\n";
+  cfg += server_extra + "\n";
+  cfg += "[admin]\nlisten = \"127.0.0.1:0\"\n\n[log]\naccess = \"off\"\n\n";
+  cfg += "[[upstream]]\nname = \"app\"\nservers = [" + servers + "]\n" + upstream_extra + "\n";
+  if (routes.empty()) {
+    cfg += "[[route]]\nname = \"all\"\npath_prefix = \"/\"\nupstream = \"app\"\n";
+  } else {
+    cfg += routes;
+  }
+  return cfg;
+}
+
+ProxyFixture::ProxyFixture(Handler handler, const std::string& routes,
+                           const std::string& server_extra, const std::string& upstream_extra)
+    : backend(std::move(handler)),
+      proxy(proxy_config("\"" + backend.address() + "\"", routes, server_extra, upstream_extra)) {}
+
+}  // namespace routemeter::test

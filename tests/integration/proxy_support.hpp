@@ -1,0 +1,31 @@
+// Shared setup for the proxy integration tests: a config template with one
+// upstream per in-test backend, and a fixture starting both.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "harness.hpp"
+
+namespace routemeter::test {
+
+// A routemeter config on ephemeral loopback ports with one upstream "app"
+// (servers = `servers`, a TOML list body such as "\"127.0.0.1:1234\"") and the
+// given [[route]] tables (default: one prefix route "all" on "/"). `extra`
+// is inserted into [server].
+std::string proxy_config(const std::string& servers, const std::string& routes = "",
+                         const std::string& server_extra = "",
+                         const std::string& upstream_extra = "");
+
+// One backend, one proxy in front of it (1 worker unless `workers` is given).
+struct ProxyFixture {
+  explicit ProxyFixture(Handler handler = nullptr, const std::string& routes = "",
+                        const std::string& server_extra = "",
+                        const std::string& upstream_extra = "");
+  TestBackend backend;
+  Routemeter proxy;
+  uint16_t port() const { return proxy.proxy_port(); }
+  std::string metrics() const { return scrape(proxy.admin_port()); }
+};
+
+}  // namespace routemeter::test
