@@ -408,11 +408,11 @@ void ClientConnection::finish_request() {
   record_finished();
   record_.clear();
   runtime_.reset();
+  state_ = State::kIdle;
   if (!keep_alive_ || client_eof_ || worker_.draining()) {
     close();
     return;
   }
-  state_ = State::kIdle;
   keep_alive_ = true;
   set_timer(worker_.keepalive_timeout());
   want_read(true);

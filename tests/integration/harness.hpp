@@ -26,7 +26,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+// GCC 12 reports a false -Wmaybe-uninitialized inside libstdc++'s <regex>
+// (std::function in its NFA) in optimised sanitizer builds.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <regex>
+#pragma GCC diagnostic pop
 #include <string>
 #include <string_view>
 #include <thread>

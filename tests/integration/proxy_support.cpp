@@ -17,6 +17,17 @@ std::string proxy_config(const std::string& servers, const std::string& routes,
   return cfg;
 }
 
+std::string scrape_settled(uint16_t admin_port, milliseconds timeout) {
+  std::string text;
+  wait_until(
+      [&] {
+        text = scrape(admin_port);
+        return !text.empty() && sum_metric(text, "routemeter_requests_in_flight") == 0;
+      },
+      timeout);
+  return text;
+}
+
 ProxyFixture::ProxyFixture(Handler handler, const std::string& routes,
                            const std::string& server_extra, const std::string& upstream_extra)
     : backend(std::move(handler)),

@@ -17,6 +17,11 @@ std::string proxy_config(const std::string& servers, const std::string& routes =
                          const std::string& server_extra = "",
                          const std::string& upstream_extra = "");
 
+// /metrics once no request is in flight any more (a request is recorded just
+// after its last byte is written, so a client may see the answer a moment
+// before the scrape does). Waits with a deadline; returns the last scrape.
+std::string scrape_settled(uint16_t admin_port, milliseconds timeout = kDefaultTimeout);
+
 // One backend, one proxy in front of it (1 worker unless `workers` is given).
 struct ProxyFixture {
   explicit ProxyFixture(Handler handler = nullptr, const std::string& routes = "",
@@ -25,7 +30,7 @@ struct ProxyFixture {
   TestBackend backend;
   Routemeter proxy;
   uint16_t port() const { return proxy.proxy_port(); }
-  std::string metrics() const { return scrape(proxy.admin_port()); }
+  std::string metrics() const { return scrape_settled(proxy.admin_port()); }
 };
 
 }  // namespace routemeter::test

@@ -298,6 +298,42 @@ TEST_CASE("invalid request heads are rejected with their exact status", "[http]"
   }
 }
 
+TEST_CASE("every byte position of a long value or target is checked", "[http]") {
+  // The scanner reads 8 bytes at a time; put the byte to find at each offset.
+  RequestHead head;
+  struct Probe {
+    char byte;
+    bool ok_in_value;
+    bool ok_in_target;
+  };
+  const std::vector<Probe> probes = {{'\t', true, false},    {'\x01', false, false},
+                                     {'\x7f', false, false}, {'\x80', true, false},
+                                     {'#', true, false},     {'\0', false, false},
+                                     {'\n', false, false},   {'~', true, true}};
+  for (const Probe& probe : probes) {
+    for (size_t i = 0; i < 40; ++i) {
+      INFO("byte " << static_cast<int>(static_cast<unsigned char>(probe.byte)) << " at " << i);
+      std::string value(40, 'v');
+      value[i] = probe.byte;
+      std::string raw = "GET / HTTP/1.1\r\nHost: h\r\nX: " + value + "\r\n\r\n";
+      ParseResult r = parse(raw, head);
+      CHECK(r.status == (probe.ok_in_value ? ParseStatus::kComplete : ParseStatus::kError));
+      if (probe.ok_in_value) {
+        std::string_view want = value;  // leading and trailing HTAB are OWS
+        while (want.front() == '\t') want.remove_prefix(1);
+        while (want.back() == '\t') want.remove_suffix(1);
+        CHECK(head.headers[1].value == want);
+      }
+      std::string target = "/" + std::string(40, 't');
+      target[i + 1] = probe.byte;
+      raw = "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n";
+      r = parse(raw, head);
+      CHECK(r.status == (probe.ok_in_target ? ParseStatus::kComplete : ParseStatus::kError));
+      if (probe.ok_in_target) CHECK(head.target == target);
+    }
+  }
+}
+
 TEST_CASE("the request line and the head are bounded, even while incomplete", "[http]") {
   RequestLimits limits;
   limits.max_request_line = 32;

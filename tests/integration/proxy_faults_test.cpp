@@ -1,0 +1,125 @@
+// Upstream faults: each maps to one answer (502/504, or a closed client
+// connection mid-body), one upstream_errors_total kind, and the process
+// keeps serving.
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "proxy_support.hpp"
+
+using namespace routemeter::test;
+
+namespace {
+
+// A loopback port with nothing listening on it.
+uint16_t closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+double errors(const std::string& text, const char* kind) {
+  return metric_value(text, std::string("routemeter_upstream_errors_total{kind=\"") + kind +
+                                "\",upstream=\"app\"}");
+}
+
+}  // namespace
+
+TEST_CASE("connection refused answers 502 and counts connect_refused", "[proxy][fault]") {
+  Routemeter proxy(proxy_config("\"127.0.0.1:" + std::to_string(closed_port()) + "\""));
+  Response r = http_get(proxy.proxy_port(), "/x");
+  CHECK(r.status == 502);
+  std::string m = scrape_settled(proxy.admin_port());
+  INFO(m);
+  CHECK(errors(m, "connect_refused") == 1);
+  CHECK(metric_value(m, "routemeter_requests_total{code=\"502\",method=\"GET\",route=\"all\","
+                        "upstream=\"app\"}") == 1);
+  CHECK(http_get(proxy.proxy_port(), "/y").status == 502);
+  CHECK(proxy.process().running());
+}
+
+TEST_CASE("a connect that does not complete in connect_timeout answers 504", "[proxy][fault]") {
+  // A listener whose accept queue is full: further SYNs are dropped, so the
+  // connect hangs. Backlog 0 and one connection already queued.
+  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::listen(lfd, 0);
+  socklen_t len = sizeof a;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 3; ++i) {
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fillers.push_back(c);
+  }
+  Routemeter proxy(proxy_config("\"127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "\"", "", "",
+                                "connect_timeout = \"300ms\""));
+  Response r = http_get(proxy.proxy_port(), "/x", {}, 5s);
+  CHECK(r.status == 504);
+  CHECK(errors(scrape_settled(proxy.admin_port()), "connect_timeout") == 1);
+  for (int c : fillers) ::close(c);
+  ::close(lfd);
+}
+
+TEST_CASE("no response head within response_timeout answers 504", "[proxy][fault]") {
+  ProxyFixture f([](const ReceivedRequest&) { return Reply::never_answer(); }, "", "",
+                 "response_timeout = \"300ms\"");
+  Response r = http_get(f.port(), "/slow");
+  CHECK(r.status == 504);
+  CHECK(errors(f.metrics(), "response_timeout") == 1);
+  f.backend.set_handler([](const ReceivedRequest&) { return Reply::ok("back"); });
+  CHECK(http_get(f.port(), "/").body == "back");
+}
+
+TEST_CASE("garbage instead of HTTP answers 502 bad_response", "[proxy][fault]") {
+  ProxyFixture f([](const ReceivedRequest&) { return Reply::raw_bytes("SSH-2.0-OpenSSH\r\n\r\n"); });
+  Response r = http_get(f.port(), "/");
+  CHECK(r.status == 502);
+  CHECK(errors(f.metrics(), "bad_response") == 1);
+}
+
+TEST_CASE("an upstream that closes before answering gets 502 reset", "[proxy][fault]") {
+  ProxyFixture f([](const ReceivedRequest&) { return Reply::close_immediately(); });
+  Response r = http_get(f.port(), "/");
+  CHECK(r.status == 502);
+  CHECK(errors(f.metrics(), "reset") == 1);
+}
+
+TEST_CASE("an upstream that dies mid-body closes the client connection, never a silent "
+          "truncation",
+          "[proxy][fault]") {
+  ProxyFixture f([](const ReceivedRequest&) { return Reply::partial_body_then_close(100000, 1000); });
+  HttpClient client(f.port());
+  Response r = client.request("GET", "/");
+  CHECK(r.status == 200);
+  CHECK_FALSE(r.complete);
+  CHECK(r.body_bytes < 100000);
+  CHECK(client.wait_peer_closed(2s));
+  CHECK(errors(f.metrics(), "reset") == 1);
+  CHECK(http_get(f.port(), "/").status == 200);
+}
+
+TEST_CASE("no route answers 404 from the proxy and is counted as unmatched", "[proxy][fault]") {
+  const std::string routes = R"(
+[[route]]
+name = "only"
+path = "/only"
+upstream = "app"
+)";
+  ProxyFixture f(nullptr, routes);
+  CHECK(http_get(f.port(), "/other").status == 404);
+  CHECK(metric_value(f.metrics(), "routemeter_requests_total{code=\"404\",method=\"GET\","
+                                  "route=\"unmatched\",upstream=\"none\"}") == 1);
+  CHECK(f.backend.request_count() == 0);
+}
