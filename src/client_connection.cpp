@@ -164,6 +164,17 @@ bool ClientConnection::parse_head() {
     return false;
   }
   record_.method = head_.method;
+  if (AccessLogSink* sink = runtime_->snapshot->access_log()) {
+    // The head's bytes go away before the line is written: keep what it needs.
+    log_target_.assign(head_.target);
+    log_version_ = head_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    if (sink->format() == LogFormat::kCombined) {
+      for (const http::Header& h : head_.headers) {
+        if (http::iequals(h.name, "referer")) log_referer_.assign(h.value);
+        if (http::iequals(h.name, "user-agent")) log_user_agent_.assign(h.value);
+      }
+    }
+  }
   keep_alive_ = head_.version_minor >= 1 ? !head_.framing.connection_close
                                          : head_.framing.connection_keep_alive;
   if (worker_.draining()) keep_alive_ = false;
@@ -451,7 +462,21 @@ void ClientConnection::drain() {
 
 void ClientConnection::record_finished() {
   const std::shared_ptr<WorkerRuntime>& rt = runtime_ ? runtime_ : worker_.runtime();
-  worker_.record(*rt->snapshot, record_);
+  const Snapshot& snap = *rt->snapshot;
+  if (snap.access_log() == nullptr) {
+    worker_.record(snap, record_, nullptr);
+    return;
+  }
+  AccessLogFields fields;
+  fields.client = client_ip_;
+  fields.path = log_target_;
+  fields.version = log_version_;
+  fields.referer = log_referer_;
+  fields.user_agent = log_user_agent_;
+  worker_.record(snap, record_, &fields);
+  log_target_.clear();
+  log_referer_.clear();
+  log_user_agent_.clear();
 }
 
 void ClientConnection::close() {

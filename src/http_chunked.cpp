@@ -9,8 +9,8 @@
 namespace routemeter::http {
 namespace {
 
-constexpr uint32_t kMaxSizeDigits = 16;         // 16 hex digits fill a uint64_t
-constexpr uint32_t kMaxSizeLine = 4 * 1024;     // chunk-size + chunk-ext
+constexpr uint32_t kMaxSizeDigits = 16;           // 16 hex digits fill a uint64_t
+constexpr uint32_t kMaxSizeLine = 4 * 1024;       // chunk-size + chunk-ext
 constexpr uint32_t kMaxTrailerBytes = 16 * 1024;  // the whole trailer section
 
 int hex_value(char c) {
@@ -95,8 +95,7 @@ size_t ChunkedParser::parse(const char* p, size_t len) {
         line_bytes_ = 0;
         break;
       case State::kTrailer:
-        // Trailer fields follow the field-line rules of a head; they are
-        // validated and dropped (the proxy does not forward trailers).
+        // Trailer fields follow the field-line rules of a head (RFC 9112 7.1.2).
         if (++trailer_bytes_ > kMaxTrailerBytes) {
           state_ = State::kError;
           return i;

@@ -66,16 +66,26 @@ bool all_tchars(std::string_view s) {
 
 std::string_view method_name(Method m) {
   switch (m) {
-    case Method::kGet: return "GET";
-    case Method::kHead: return "HEAD";
-    case Method::kPost: return "POST";
-    case Method::kPut: return "PUT";
-    case Method::kDelete: return "DELETE";
-    case Method::kConnect: return "CONNECT";
-    case Method::kOptions: return "OPTIONS";
-    case Method::kTrace: return "TRACE";
-    case Method::kPatch: return "PATCH";
-    case Method::kOther: break;
+    case Method::kGet:
+      return "GET";
+    case Method::kHead:
+      return "HEAD";
+    case Method::kPost:
+      return "POST";
+    case Method::kPut:
+      return "PUT";
+    case Method::kDelete:
+      return "DELETE";
+    case Method::kConnect:
+      return "CONNECT";
+    case Method::kOptions:
+      return "OPTIONS";
+    case Method::kTrace:
+      return "TRACE";
+    case Method::kPatch:
+      return "PATCH";
+    case Method::kOther:
+      break;
   }
   return "OTHER";
 }
@@ -120,12 +130,18 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool is_hop_by_hop(std::string_view name) {
   switch (name.size()) {
-    case 2: return iequals(name, "te");
-    case 7: return iequals(name, "upgrade") || iequals(name, "trailer");
-    case 10: return iequals(name, "connection") || iequals(name, "keep-alive");
-    case 16: return iequals(name, "proxy-connection");
-    case 17: return iequals(name, "transfer-encoding");
-    default: return false;
+    case 2:
+      return iequals(name, "te");
+    case 7:
+      return iequals(name, "upgrade") || iequals(name, "trailer");
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 16:
+      return iequals(name, "proxy-connection");
+    case 17:
+      return iequals(name, "transfer-encoding");
+    default:
+      return false;
   }
 }
 
@@ -163,16 +179,20 @@ namespace detail {
 
 FieldKind classify_field(std::string_view name) {
   switch (name.size()) {
-    case 4: return token_is(name, "host") ? FieldKind::kHost : FieldKind::kOther;
-    case 6: return token_is(name, "expect") ? FieldKind::kExpect : FieldKind::kOther;
-    case 7: return token_is(name, "upgrade") ? FieldKind::kUpgrade : FieldKind::kOther;
-    case 10: return token_is(name, "connection") ? FieldKind::kConnection : FieldKind::kOther;
+    case 4:
+      return token_is(name, "host") ? FieldKind::kHost : FieldKind::kOther;
+    case 6:
+      return token_is(name, "expect") ? FieldKind::kExpect : FieldKind::kOther;
+    case 7:
+      return token_is(name, "upgrade") ? FieldKind::kUpgrade : FieldKind::kOther;
+    case 10:
+      return token_is(name, "connection") ? FieldKind::kConnection : FieldKind::kOther;
     case 14:
       return token_is(name, "content-length") ? FieldKind::kContentLength : FieldKind::kOther;
     case 17:
-      return token_is(name, "transfer-encoding") ? FieldKind::kTransferEncoding
-                                                 : FieldKind::kOther;
-    default: return FieldKind::kOther;
+      return token_is(name, "transfer-encoding") ? FieldKind::kTransferEncoding : FieldKind::kOther;
+    default:
+      return FieldKind::kOther;
   }
 }
 

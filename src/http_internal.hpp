@@ -27,8 +27,8 @@ constexpr std::array<uint8_t, 256> make_char_table() {
     uint8_t f = 0;
     const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
     const bool digit = c >= '0' && c <= '9';
-    if (alpha || digit || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                              std::string_view::npos) {
+    if (alpha || digit ||
+        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos) {
       f |= kTchar;
     }
     if (c == '\t' || (c >= 0x20 && c != 0x7f)) f |= kFieldChar;
@@ -111,7 +111,7 @@ inline std::string_view describe_stray(char c, std::string_view otherwise) {
       return otherwise;
     default:
       return (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? "control character in head"
-                                                                   : otherwise;
+                                                                 : otherwise;
   }
 }
 
@@ -193,7 +193,13 @@ inline Step scan_version(const char*& p, const char* end, int& major, int& minor
 
 // Which framing-relevant field a name is (compared case-insensitively).
 enum class FieldKind : uint8_t {
-  kOther, kHost, kContentLength, kTransferEncoding, kConnection, kExpect, kUpgrade
+  kOther,
+  kHost,
+  kContentLength,
+  kTransferEncoding,
+  kConnection,
+  kExpect,
+  kUpgrade
 };
 FieldKind classify_field(std::string_view name);
 
@@ -203,8 +209,8 @@ bool parse_content_length(std::string_view value, uint64_t& out);
 
 // Accumulates Transfer-Encoding field values (possibly several fields) in order.
 struct CodingList {
-  uint32_t codings = 0;    // non-empty list members seen
-  uint32_t chunked = 0;    // how many of them are "chunked"
+  uint32_t codings = 0;  // non-empty list members seen
+  uint32_t chunked = 0;  // how many of them are "chunked"
   bool last_chunked = false;
   bool unknown = false;    // a coding other than chunked
   bool malformed = false;  // a member that is not token *(;param), or "chunked;param"

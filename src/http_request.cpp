@@ -137,8 +137,7 @@ ParseResult parse_request_head(const char* data, size_t len, const RequestLimits
   const char* const end = data + (clipped ? limits.max_header_bytes : len);
   // Out of bytes before the end of the head: wait for more, unless the head
   // already holds more than the limit allows.
-  const ParseResult ran_out =
-      clipped ? fail(431, "request head too large") : ParseResult();
+  const ParseResult ran_out = clipped ? fail(431, "request head too large") : ParseResult();
 
   const char* p = data;
   // RFC 9112 2.2: empty lines before the request-line are ignored. They count

@@ -76,13 +76,11 @@ Step scan_status_line(const char*& p, const char* end, ResponseHead& out, std::s
 
 }  // namespace
 
-ParseResult parse_response_head(const char* data, size_t len, size_t max_bytes,
-                                ResponseHead& out) {
+ParseResult parse_response_head(const char* data, size_t len, size_t max_bytes, ResponseHead& out) {
   out.clear();
   const bool clipped = len > max_bytes;
   const char* const end = data + (clipped ? max_bytes : len);
-  const ParseResult ran_out =
-      clipped ? bad_response("response head too large") : ParseResult();
+  const ParseResult ran_out = clipped ? bad_response("response head too large") : ParseResult();
 
   const char* p = data;
   std::string_view why;

@@ -159,7 +159,12 @@ int Server::run() {
   const size_t workers = worker_count(*loaded.config);
   metrics_ = std::make_unique<Metrics>(loaded.config->metrics, workers);
   std::string error;
-  snapshot_ = Snapshot::build(loaded.config, metrics_.get(), &error);
+  auto sink = access_log_for(loaded.config->log, &error);
+  if (!error.empty()) {
+    log_error(error);
+    return 1;
+  }
+  snapshot_ = Snapshot::build(loaded.config, metrics_.get(), sink, &error);
   if (!snapshot_) {
     log_error(config_path_ + ": " + error);
     return 1;
@@ -179,7 +184,7 @@ int Server::run() {
     log_error(error);
     return 1;
   }
-  for (int signo : {SIGTERM, SIGINT, SIGHUP}) {
+  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     signal_events_.emplace_back(evsignal_new(
         base_.get(), signo,
         [](evutil_socket_t sig, short, void* arg) {
@@ -190,7 +195,7 @@ int Server::run() {
   }
   for (size_t w = 0; w < workers; ++w) {
     workers_.push_back(
-        std::make_unique<Worker>(w, std::move(worker_fds_[w]), snapshot_, nullptr));
+        std::make_unique<Worker>(w, std::move(worker_fds_[w]), snapshot_));
   }
   for (auto& w : workers_) w->start();
 
@@ -212,7 +217,8 @@ Server::ReloadResult Server::reload() {
   std::shared_ptr<const Snapshot> snap;
   std::string error;
   if (loaded.ok()) {
-    snap = Snapshot::build(loaded.config, metrics_.get(), &error);
+    auto sink = access_log_for(loaded.config->log, &error);
+    if (error.empty()) snap = Snapshot::build(loaded.config, metrics_.get(), sink, &error);
     if (!snap) result.message = config_path_ + ": " + error;
   } else {
     for (const ConfigError& e : loaded.errors) {
@@ -240,9 +246,29 @@ Server::ReloadResult Server::reload() {
   return result;
 }
 
+std::shared_ptr<AccessLogSink> Server::access_log_for(const LogConfig& log, std::string* error) {
+  error->clear();
+  if (log.access == "off") return nullptr;
+  // The same target keeps its sink (and fd) across reloads.
+  for (auto& sink : access_logs_) {
+    if (sink->target() == log.access && sink->format() == log.format) return sink;
+  }
+  auto sink = AccessLogSink::open(log, error);
+  if (sink) access_logs_.push_back(sink);
+  return sink;
+}
+
 void Server::on_signal(int signo) {
   if (signo == SIGHUP) {
     reload();
+    return;
+  }
+  if (signo == SIGUSR1) {
+    for (auto& sink : access_logs_) {
+      std::string error;
+      if (!sink->reopen(&error)) log_error(error);
+    }
+    log_info("access log reopened");
     return;
   }
   begin_drain();

@@ -5,8 +5,11 @@
 namespace routemeter {
 
 std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const Config> config,
-                                                Metrics* metrics, std::string* error) {
+                                                Metrics* metrics,
+                                                std::shared_ptr<AccessLogSink> access_log,
+                                                std::string* error) {
   std::shared_ptr<Snapshot> snap(new Snapshot());
+  snap->access_log_ = std::move(access_log);
   snap->config_ = std::move(config);
   for (const UpstreamConfig& up : snap->config_->upstreams) {
     ResolvedUpstream resolved;

@@ -39,8 +39,9 @@ std::atomic<int64_t> Worker::active_connections{0};
 std::atomic<uint64_t> Worker::total_connections{0};
 
 Worker::Worker(size_t id, std::vector<UniqueFd> listen_fds,
-               std::shared_ptr<const Snapshot> snapshot, RequestRecorder* recorder)
-    : id_(id), base_(make_base()), listen_fds_(std::move(listen_fds)), recorder_(recorder) {
+               std::shared_ptr<const Snapshot> snapshot)
+    : id_(id), base_(make_base()), listen_fds_(std::move(listen_fds)) {
+  access_log_ = std::make_unique<AccessLogWriter>(base_.get());
   notify_fd_ = UniqueFd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   notify_ev_.reset(
       event_new(base_.get(), notify_fd_.get(), EV_READ | EV_PERSIST, &on_notify, this));
@@ -58,6 +59,7 @@ Worker::Worker(size_t id, std::vector<UniqueFd> listen_fds,
 Worker::~Worker() {
   join();
   connections_.clear();
+  access_log_.reset();  // flushes
   runtime_.reset();
 }
 
@@ -179,9 +181,12 @@ void Worker::begin(const Snapshot& snapshot, RequestRecord& rec) {
   if (MetricsBinding* m = snapshot.metrics()) m->begin(id_, rec);
 }
 
-void Worker::record(const Snapshot& snapshot, const RequestRecord& rec) {
+void Worker::record(const Snapshot& snapshot, const RequestRecord& rec,
+                    const AccessLogFields* fields) {
   if (MetricsBinding* m = snapshot.metrics()) m->record(id_, rec);
-  if (recorder_ != nullptr) recorder_->record(id_, snapshot, rec);
+  if (AccessLogSink* sink = snapshot.access_log(); sink != nullptr && fields != nullptr) {
+    access_log_->write(*sink, snapshot, rec, *fields);
+  }
 }
 
 void Worker::retire(ClientConnection* conn) {

@@ -91,6 +91,11 @@ class ClientConnection {
   http::RequestHead head_;
   std::string path_scratch_;
   std::string upstream_head_;
+  // For the access log (only filled when it is on).
+  std::string log_target_;
+  std::string_view log_version_ = "HTTP/1.1";
+  std::string log_referer_;
+  std::string log_user_agent_;
   RequestRecord record_;
   std::shared_ptr<WorkerRuntime> runtime_;
   Exchange::Request exchange_req_;

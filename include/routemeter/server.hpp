@@ -43,10 +43,12 @@ class Server {
   void on_signal(int signo);
   void begin_drain();
   void poll_workers();
+  std::shared_ptr<AccessLogSink> access_log_for(const LogConfig& log, std::string* error);
 
   std::string config_path_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<Metrics> metrics_;
+  std::vector<std::shared_ptr<AccessLogSink>> access_logs_;  // every sink ever used
   std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
   EventBasePtr base_;
   std::unique_ptr<AdminServer> admin_;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "routemeter/access_log.hpp"
 #include "routemeter/config.hpp"
 #include "routemeter/metrics.hpp"
 #include "routemeter/net.hpp"
@@ -45,14 +46,18 @@ class Snapshot {
  public:
   // Resolves every server and, with `metrics`, every metric handle the data
   // path needs; on failure returns nullptr and sets `error`.
+  // `access_log` (may be null: off) is where this config's access log goes.
   static std::shared_ptr<const Snapshot> build(std::shared_ptr<const Config> config,
-                                               Metrics* metrics, std::string* error);
+                                               Metrics* metrics,
+                                               std::shared_ptr<AccessLogSink> access_log,
+                                               std::string* error);
 
   const Config& config() const { return *config_; }
   const Router& router() const { return *router_; }
   const std::vector<ResolvedUpstream>& upstreams() const { return upstreams_; }
   // nullptr when built without metrics (unit tests).
   MetricsBinding* metrics() const { return metrics_.get(); }
+  AccessLogSink* access_log() const { return access_log_.get(); }
 
  private:
   Snapshot() = default;
@@ -60,6 +65,7 @@ class Snapshot {
   std::unique_ptr<Router> router_;
   std::vector<ResolvedUpstream> upstreams_;
   std::unique_ptr<MetricsBinding> metrics_;
+  std::shared_ptr<AccessLogSink> access_log_;
 };
 
 }  // namespace routemeter

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "routemeter/access_log.hpp"
 #include "routemeter/event_handles.hpp"
 #include "routemeter/request_record.hpp"
 #include "routemeter/snapshot.hpp"
@@ -30,19 +31,10 @@ struct WorkerRuntime {
   std::vector<const timeval*> response_timeouts;
 };
 
-// Receives every finished request after its metrics (the access log).
-// Called on worker threads; implementations must be safe for concurrent calls.
-class RequestRecorder {
- public:
-  virtual ~RequestRecorder() = default;
-  virtual void record(size_t worker, const Snapshot& snapshot, const RequestRecord& rec) = 0;
-};
-
 class Worker {
  public:
   // `listen_fds`: this worker's listening sockets (it takes ownership).
-  Worker(size_t id, std::vector<UniqueFd> listen_fds, std::shared_ptr<const Snapshot> snapshot,
-         RequestRecorder* recorder);
+  Worker(size_t id, std::vector<UniqueFd> listen_fds, std::shared_ptr<const Snapshot> snapshot);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -69,8 +61,9 @@ class Worker {
   const timeval* body_timeout() const { return body_tv_; }
   // A request's route is known (metrics: in flight).
   void begin(const Snapshot& snapshot, RequestRecord& rec);
-  // A request ended: metrics, then the recorder.
-  void record(const Snapshot& snapshot, const RequestRecord& rec);
+  // A request ended: metrics, then the access log (`fields` may be null
+  // when the snapshot logs nothing).
+  void record(const Snapshot& snapshot, const RequestRecord& rec, const AccessLogFields* fields);
   // A connection closed itself: free it after the current callback.
   void retire(ClientConnection* conn);
   size_t connection_count() const { return connections_.size(); }
@@ -100,7 +93,7 @@ class Worker {
   EventPtr reap_ev_;
   EventPtr drain_deadline_ev_;
   std::shared_ptr<WorkerRuntime> runtime_;
-  RequestRecorder* recorder_;  // outlives the worker (owned by main)
+  std::unique_ptr<AccessLogWriter> access_log_;
   std::vector<std::unique_ptr<ClientConnection>> connections_;
   std::vector<ClientConnection*> retired_;
   const timeval* keepalive_tv_ = nullptr;

@@ -76,10 +76,9 @@ BENCHMARK(BM_ParseResponseHead);
 
 // Framing of a 4-chunk body (data bytes are skipped, as the proxy moves them).
 void BM_ChunkedFraming(benchmark::State& state) {
-  const std::string body =
-      "400\r\n" + std::string(1024, 'a') + "\r\n400\r\n" + std::string(1024, 'b') +
-      "\r\n400\r\n" + std::string(1024, 'c') + "\r\n10;ext=1\r\n" + std::string(16, 'd') +
-      "\r\n0\r\n\r\n";
+  const std::string body = "400\r\n" + std::string(1024, 'a') + "\r\n400\r\n" +
+                           std::string(1024, 'b') + "\r\n400\r\n" + std::string(1024, 'c') +
+                           "\r\n10;ext=1\r\n" + std::string(16, 'd') + "\r\n0\r\n\r\n";
   for (auto _ : state) {
     ChunkedParser p;
     size_t pos = 0;

@@ -1,9 +1,8 @@
 // Chunked body parser: decoded data, every framing error, the bounds on
 // lines and trailers, and that any split of the input (byte at a time,
 // random pieces, mutated bodies) gives the same answer.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
@@ -68,8 +67,8 @@ const std::vector<ValidCase>& valid_cases() {
       {"one chunk", "5\r\nhello\r\n0\r\n\r\n", "hello", 0},
       {"empty body", "0\r\n\r\n", "", 0},
       {"several chunks, hex both cases",
-       "3\r\nabc\r\nA\r\n0123456789\r\nb\r\nABCDEFGHIJK\r\n0\r\n\r\n",
-       "abc0123456789ABCDEFGHIJK", 0},
+       "3\r\nabc\r\nA\r\n0123456789\r\nb\r\nABCDEFGHIJK\r\n0\r\n\r\n", "abc0123456789ABCDEFGHIJK",
+       0},
       {"data holding CRLF", "4\r\n\r\n\r\n\r\n0\r\n\r\n", "\r\n\r\n", 0},
       {"leading zeros, 16 digits", "0000000000000003\r\nabc\r\n0\r\n\r\n", "abc", 0},
       {"extensions", "5;name=value\r\nhello\r\n2;a;b=\"q s\"\r\n!!\r\n0;last\r\n\r\n", "hello!!",

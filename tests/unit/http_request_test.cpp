@@ -2,7 +2,6 @@
 // rejection with its exact status, limits, arbitrary splits, and a
 // deterministic mutation fuzz.
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -45,28 +44,31 @@ const std::vector<ValidCase>& valid_cases() {
   static const std::vector<ValidCase> cases = {
       {"minimal", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", Method::kGet, "GET", "/", "/", "", 1, "a",
        true, false, 0, false, false, false, false, false, 1, 0},
-      {"path and query", "GET /api/car/random?x=1&y=%20 HTTP/1.1\r\nHost: cars.example.com:8080\r\n\r\n",
+      {"path and query",
+       "GET /api/car/random?x=1&y=%20 HTTP/1.1\r\nHost: cars.example.com:8080\r\n\r\n",
        Method::kGet, "GET", "/api/car/random?x=1&y=%20", "/api/car/random", "x=1&y=%20", 1,
        "cars.example.com:8080", true, false, 0, false, false, false, false, false, 1, 0},
-      {"empty query", "HEAD /a? HTTP/1.1\r\nHost: h\r\n\r\n", Method::kHead, "HEAD", "/a?", "/a", "",
-       1, "h", true, false, 0, false, false, false, false, false, 1, 0},
+      {"empty query", "HEAD /a? HTTP/1.1\r\nHost: h\r\n\r\n", Method::kHead, "HEAD", "/a?", "/a",
+       "", 1, "h", true, false, 0, false, false, false, false, false, 1, 0},
       {"browser query bytes", "GET /s?q={\"a\"}|^`[] HTTP/1.1\r\nHost: h\r\n\r\n", Method::kGet,
        "GET", "/s?q={\"a\"}|^`[]", "/s", "q={\"a\"}|^`[]", 1, "h", true, false, 0, false, false,
        false, false, false, 1, 0},
       {"content-length", "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 42\r\n\r\n", Method::kPost,
        "POST", "/p", "/p", "", 1, "h", true, true, 42, false, false, false, false, false, 2, 0},
-      {"content-length zero", "PUT /p HTTP/1.1\r\nHost: h\r\ncontent-length:0\r\n\r\n", Method::kPut,
-       "PUT", "/p", "/p", "", 1, "h", true, true, 0, false, false, false, false, false, 2, 0},
-      {"content-length max", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551615\r\n\r\n",
-       Method::kPost, "POST", "/", "/", "", 1, "h", true, true, UINT64_MAX, false, false, false,
-       false, false, 2, 0},
+      {"content-length zero", "PUT /p HTTP/1.1\r\nHost: h\r\ncontent-length:0\r\n\r\n",
+       Method::kPut, "PUT", "/p", "/p", "", 1, "h", true, true, 0, false, false, false, false,
+       false, 2, 0},
+      {"content-length max",
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551615\r\n\r\n", Method::kPost,
+       "POST", "/", "/", "", 1, "h", true, true, UINT64_MAX, false, false, false, false, false, 2,
+       0},
       {"content-length equal list", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7 , 7\r\n\r\n",
-       Method::kPost, "POST", "/", "/", "", 1, "h", true, true, 7, false, false, false, false, false,
-       2, 0},
+       Method::kPost, "POST", "/", "/", "", 1, "h", true, true, 7, false, false, false, false,
+       false, 2, 0},
       {"content-length repeated equal",
        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\nContent-Length: 007\r\n\r\n",
-       Method::kPost, "POST", "/", "/", "", 1, "h", true, true, 7, false, false, false, false, false,
-       3, 0},
+       Method::kPost, "POST", "/", "/", "", 1, "h", true, true, 7, false, false, false, false,
+       false, 3, 0},
       {"chunked", "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
        Method::kPost, "POST", "/up", "/up", "", 1, "h", true, false, 0, true, false, false, false,
        false, 2, 0},
@@ -80,7 +82,8 @@ const std::vector<ValidCase>& valid_cases() {
       {"connection close", "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", Method::kGet,
        "GET", "/", "/", "", 1, "h", true, false, 0, false, true, false, false, false, 2, 0},
       {"connection list and upgrade",
-       "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n",
+       "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: "
+       "websocket\r\n\r\n",
        Method::kGet, "GET", "/ws", "/ws", "", 1, "h", true, false, 0, false, false, true, false,
        true, 3, 0},
       {"expect 100-continue",
@@ -88,14 +91,15 @@ const std::vector<ValidCase>& valid_cases() {
        Method::kPut, "PUT", "/f", "/f", "", 1, "h", true, true, 5, false, false, false, true, false,
        3, 0},
       {"expect ignored in http/1.0", "PUT /f HTTP/1.0\r\nExpect: 100-continue\r\nExpect: x\r\n\r\n",
-       Method::kPut, "PUT", "/f", "/f", "", 0, "", false, false, 0, false, true, false, false, false,
-       2, 0},
+       Method::kPut, "PUT", "/f", "/f", "", 0, "", false, false, 0, false, true, false, false,
+       false, 2, 0},
       {"absolute-form", "GET http://example.com:8080/a/b?c=d HTTP/1.1\r\nHost: other\r\n\r\n",
-       Method::kGet, "GET", "http://example.com:8080/a/b?c=d", "/a/b", "c=d", 1,
-       "example.com:8080", true, false, 0, false, false, false, false, false, 1, 0},
-      {"absolute-form without path", "GET HTTPS://example.com?q HTTP/1.1\r\nHost: example.com\r\n\r\n",
-       Method::kGet, "GET", "HTTPS://example.com?q", "/", "q", 1, "example.com", true, false, 0,
-       false, false, false, false, false, 1, 0},
+       Method::kGet, "GET", "http://example.com:8080/a/b?c=d", "/a/b", "c=d", 1, "example.com:8080",
+       true, false, 0, false, false, false, false, false, 1, 0},
+      {"absolute-form without path",
+       "GET HTTPS://example.com?q HTTP/1.1\r\nHost: example.com\r\n\r\n", Method::kGet, "GET",
+       "HTTPS://example.com?q", "/", "q", 1, "example.com", true, false, 0, false, false, false,
+       false, false, 1, 0},
       {"absolute-form http/1.0 without host", "GET http://[::1]:81 HTTP/1.0\r\n\r\n", Method::kGet,
        "GET", "http://[::1]:81", "/", "", 0, "[::1]:81", false, false, 0, false, true, false, false,
        false, 0, 0},
@@ -106,8 +110,8 @@ const std::vector<ValidCase>& valid_cases() {
       {"bytes after the head", "PATCH /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
        Method::kPatch, "PATCH", "/p", "/p", "", 1, "h", true, true, 5, false, false, false, false,
        false, 2, 49},
-      {"higher minor version is 1.1", "TRACE / HTTP/1.7\r\nHost: h\r\n\r\n", Method::kTrace, "TRACE",
-       "/", "/", "", 1, "h", true, false, 0, false, false, false, false, false, 1, 0},
+      {"higher minor version is 1.1", "TRACE / HTTP/1.7\r\nHost: h\r\n\r\n", Method::kTrace,
+       "TRACE", "/", "/", "", 1, "h", true, false, 0, false, false, false, false, false, 1, 0},
       {"extension method", "PROPFIND /dav HTTP/1.1\r\nHost: h\r\n\r\n", Method::kOther, "PROPFIND",
        "/dav", "/dav", "", 1, "h", true, false, 0, false, false, false, false, false, 1, 0},
       {"methods are case-sensitive", "get / HTTP/1.1\r\nHost: h\r\n\r\n", Method::kOther, "get",
@@ -207,7 +211,11 @@ TEST_CASE("invalid request heads are rejected with their exact status", "[http]"
       {"NUL in a value", ok_line + host + "X: a\0b\r\n\r\n"s, 400},
       {"NUL in a name", ok_line + host + "X\0: a\r\n\r\n"s, 400},
       {"NUL in the target", "GET /a\0b HTTP/1.1\r\n"s + host + "\r\n", 400},
-      {"CTL in a value", ok_line + host + "X: a\x01" "b\r\n\r\n", 400},
+      {"CTL in a value",
+       ok_line + host +
+           "X: a\x01"
+           "b\r\n\r\n",
+       400},
       {"DEL in a value", ok_line + host + "X: a\x7f\r\n\r\n", 400},
       {"vertical tab in a value", ok_line + host + "X: a\vb\r\n\r\n", 400},
       {"whitespace before colon", ok_line + "Host : h\r\n\r\n", 400},
@@ -275,8 +283,8 @@ TEST_CASE("invalid request heads are rejected with their exact status", "[http]"
       {"chunked with a parameter", ok_line + host + "Transfer-Encoding: chunked;q=1\r\n\r\n", 400},
       {"TE not a token", ok_line + host + "Transfer-Encoding: \"chunked\"\r\n\r\n", 400},
       // 501
-      {"unknown coding before chunked",
-       ok_line + host + "Transfer-Encoding: gzip, chunked\r\n\r\n", 501},
+      {"unknown coding before chunked", ok_line + host + "Transfer-Encoding: gzip, chunked\r\n\r\n",
+       501},
       {"unknown coding in an earlier field",
        ok_line + host + "Transfer-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
       {"CONNECT", "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", 501},
@@ -306,10 +314,9 @@ TEST_CASE("every byte position of a long value or target is checked", "[http]") 
     bool ok_in_value;
     bool ok_in_target;
   };
-  const std::vector<Probe> probes = {{'\t', true, false},    {'\x01', false, false},
-                                     {'\x7f', false, false}, {'\x80', true, false},
-                                     {'#', true, false},     {'\0', false, false},
-                                     {'\n', false, false},   {'~', true, true}};
+  const std::vector<Probe> probes = {
+      {'\t', true, false}, {'\x01', false, false}, {'\x7f', false, false}, {'\x80', true, false},
+      {'#', true, false},  {'\0', false, false},   {'\n', false, false},   {'~', true, true}};
   for (const Probe& probe : probes) {
     for (size_t i = 0; i < 40; ++i) {
       INFO("byte " << static_cast<int>(static_cast<unsigned char>(probe.byte)) << " at " << i);
@@ -354,12 +361,14 @@ TEST_CASE("the request line and the head are bounded, even while incomplete", "[
   CHECK(r.error_status == 414);
 
   // The head: exactly 64 bytes is accepted, 65 is not.
-  const std::string head64 = "GET / HTTP/1.1\r\n" + host + "X: " + std::string(32, 'v') + "\r\n\r\n";
+  const std::string head64 =
+      "GET / HTTP/1.1\r\n" + host + "X: " + std::string(32, 'v') + "\r\n\r\n";
   REQUIRE(head64.size() == 64);
   r = parse(head64, head, limits);
   CHECK(status_name(r.status) == "complete");
   CHECK(r.head_bytes == 64);
-  const std::string head65 = "GET / HTTP/1.1\r\n" + host + "X: " + std::string(33, 'v') + "\r\n\r\n";
+  const std::string head65 =
+      "GET / HTTP/1.1\r\n" + host + "X: " + std::string(33, 'v') + "\r\n\r\n";
   CHECK(parse(head65, head, limits).error_status == 431);
   CHECK(parse(head65.substr(0, 64), head, limits).status == ParseStatus::kIncomplete);
   r = parse(head65.substr(0, 65), head, limits);
@@ -444,9 +453,9 @@ TEST_CASE("mutated request heads never crash and answer consistently", "[http]")
 
 TEST_CASE("method names and parsing are exact", "[http]") {
   const std::vector<std::pair<std::string, Method>> cases = {
-      {"GET", Method::kGet},         {"HEAD", Method::kHead},   {"POST", Method::kPost},
+      {"GET", Method::kGet},         {"HEAD", Method::kHead},     {"POST", Method::kPost},
       {"PUT", Method::kPut},         {"DELETE", Method::kDelete}, {"CONNECT", Method::kConnect},
-      {"OPTIONS", Method::kOptions}, {"TRACE", Method::kTrace}, {"PATCH", Method::kPatch},
+      {"OPTIONS", Method::kOptions}, {"TRACE", Method::kTrace},   {"PATCH", Method::kPatch},
   };
   for (const auto& [name, method] : cases) {
     CHECK(parse_method(name) == method);

@@ -2,7 +2,6 @@
 // (always 502), the size bound, arbitrary splits, a mutation fuzz, and which
 // responses have no body.
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -73,8 +72,8 @@ const std::vector<ValidCase>& valid_cases() {
        "Switching Protocols", 1, false, 0, false, false, false, true, 2, 0},
       {"304 with a length", "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", 304,
        "Not Modified", 1, true, 10, false, false, false, false, 1, 0},
-      {"equal lengths", "HTTP/1.1 200 OK\r\nContent-Length: 4, 4\r\ncontent-length: 4\r\n\r\n",
-       200, "OK", 1, true, 4, false, false, false, false, 2, 0},
+      {"equal lengths", "HTTP/1.1 200 OK\r\nContent-Length: 4, 4\r\ncontent-length: 4\r\n\r\n", 200,
+       "OK", 1, true, 4, false, false, false, false, 2, 0},
       {"599 and a higher minor", "HTTP/1.4 599 x\r\n\r\n", 599, "x", 1, false, 0, false, false,
        false, false, 0, 0},
   };
@@ -221,11 +220,11 @@ TEST_CASE("HEAD, 1xx, 204, 304 and CONNECT 2xx responses have no body", "[http]"
     bool no_body;
   };
   const std::vector<Case> cases = {
-      {Method::kGet, 200, false},     {Method::kHead, 200, true},   {Method::kHead, 404, true},
-      {Method::kGet, 100, true},      {Method::kPost, 101, true},   {Method::kGet, 199, true},
-      {Method::kGet, 204, true},      {Method::kGet, 304, true},    {Method::kGet, 205, false},
-      {Method::kConnect, 200, true},  {Method::kConnect, 299, true}, {Method::kConnect, 407, false},
-      {Method::kPost, 500, false},    {Method::kOther, 302, false},
+      {Method::kGet, 200, false},    {Method::kHead, 200, true},    {Method::kHead, 404, true},
+      {Method::kGet, 100, true},     {Method::kPost, 101, true},    {Method::kGet, 199, true},
+      {Method::kGet, 204, true},     {Method::kGet, 304, true},     {Method::kGet, 205, false},
+      {Method::kConnect, 200, true}, {Method::kConnect, 299, true}, {Method::kConnect, 407, false},
+      {Method::kPost, 500, false},   {Method::kOther, 302, false},
   };
   for (const Case& c : cases) {
     INFO(method_name(c.method) << " " << c.status);

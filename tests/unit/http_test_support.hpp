@@ -12,9 +12,12 @@ namespace routemeter::http::test {
 // The name of a ParseStatus, for readable Catch2 failures.
 inline std::string_view status_name(ParseStatus s) {
   switch (s) {
-    case ParseStatus::kComplete: return "complete";
-    case ParseStatus::kIncomplete: return "incomplete";
-    case ParseStatus::kError: return "error";
+    case ParseStatus::kComplete:
+      return "complete";
+    case ParseStatus::kIncomplete:
+      return "incomplete";
+    case ParseStatus::kError:
+      return "error";
   }
   return "?";
 }
