@@ -8,6 +8,7 @@ packages=(
   libevent-dev prometheus-cpp-dev libtomlplusplus-dev zlib1g-dev libsystemd-dev
   catch2 libbenchmark-dev
   prometheus curl
+  systemd strace
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -80,20 +80,64 @@ std::string Metrics::render() const {
   return serializer.Serialize(families);
 }
 
-MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics_(metrics) {
-  for (const UpstreamConfig& up : config.upstreams) {
-    UpstreamSeries s;
-    s.in_flight = &metrics.requests_in_flight.Add({{"upstream", up.name}});
-    for (size_t k = 1; k < kUpstreamErrorKinds; ++k) {
-      s.errors[k] = &metrics.upstream_errors.Add(
-          {{"upstream", up.name},
-           {"kind", std::string(upstream_error_name(static_cast<UpstreamError>(k)))}});
-    }
-    upstreams_.push_back(s);
+void Metrics::retain(const std::string& key) {
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  ++keys_[key].refs;
+}
+
+void Metrics::release(const std::string& key) {
+  std::vector<std::pair<const void*, std::function<void()>>> removers;
+  {
+    std::lock_guard<std::mutex> lock(keys_mu_);
+    auto it = keys_.find(key);
+    if (it == keys_.end() || --it->second.refs != 0) return;
+    removers = std::move(it->second.removers);
+    keys_.erase(it);
   }
-  UpstreamSeries none;
-  none.in_flight = &metrics.requests_in_flight.Add({{"upstream", "none"}});
-  upstreams_.push_back(none);
+  for (auto& [child, remove] : removers) remove();
+}
+
+void Metrics::on_created(const std::string& key, const void* child,
+                         std::function<void()> remover) {
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  auto& removers = keys_[key].removers;
+  for (const auto& r : removers) {
+    if (r.first == child) return;  // Add() returned an existing child
+  }
+  removers.emplace_back(child, std::move(remover));
+}
+
+namespace {
+
+template <typename T>
+T& add_child(Metrics& metrics, prometheus::Family<T>& family, const std::string& key,
+             const prometheus::Labels& labels) {
+  T& child = family.Add(labels);
+  metrics.on_created(key, &child, [&family, &child] { family.Remove(&child); });
+  return child;
+}
+
+}  // namespace
+
+MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics_(metrics) {
+  auto upstream_series = [&](const std::string& name) {
+    const std::string key = "u:" + name;
+    metrics.retain(key);
+    keys_.push_back(key);
+    UpstreamSeries s;
+    s.in_flight = &add_child(metrics, metrics.requests_in_flight, key, {{"upstream", name}});
+    if (name != "none") {
+      for (size_t k = 1; k < kUpstreamErrorKinds; ++k) {
+        s.errors[k] = &add_child(
+            metrics, metrics.upstream_errors, key,
+            {{"upstream", name},
+             {"kind", std::string(upstream_error_name(static_cast<UpstreamError>(k)))}});
+      }
+    }
+    return s;
+  };
+  for (const UpstreamConfig& up : config.upstreams) upstreams_.push_back(upstream_series(up.name));
+  upstreams_.push_back(upstream_series("none"));
 
   for (const RouteConfig& rc : config.routes) {
     RouteSeries r;
@@ -105,9 +149,13 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
   unmatched.labels = {{"upstream", "none"}, {"route", "unmatched"}};
   unmatched.upstream = upstreams_.size() - 1;
   routes_.push_back(unmatched);
-  for (RouteSeries& r : routes_) {
-    r.request_bytes = &metrics.request_bytes.Add(r.labels);
-    r.response_bytes = &metrics.response_bytes.Add(r.labels);
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    RouteSeries& r = routes_[i];
+    const std::string key = route_key(i);
+    metrics.retain(key);
+    keys_.push_back(key);
+    r.request_bytes = &add_child(metrics, metrics.request_bytes, key, r.labels);
+    r.response_bytes = &add_child(metrics, metrics.response_bytes, key, r.labels);
   }
 
   per_worker_.resize(metrics.workers());
@@ -122,15 +170,28 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
   }
 }
 
-MetricsBinding::~MetricsBinding() = default;
+MetricsBinding::~MetricsBinding() {
+  for (const std::string& key : keys_) metrics_.release(key);
+}
+
+std::string MetricsBinding::route_key(size_t route) const {
+  return "r:" + routes_[route].labels.at("upstream") + "/" + routes_[route].labels.at("route");
+}
 
 MetricsBinding::MethodSlot& MetricsBinding::resolve(size_t worker, size_t route, size_t method) {
   MethodSlot& slot = per_worker_[worker][route].methods[method];
   if (slot.duration == nullptr) {
     prometheus::Labels labels = routes_[route].labels;
     labels["method"] = std::string(http::method_name(static_cast<http::Method>(method)));
-    slot.duration = &metrics_.request_duration.Add(labels, metrics_.config().histogram_buckets);
-    slot.latency = &metrics_.request_latency->add(labels);
+    const std::string key = route_key(route);
+    auto& hist_family = metrics_.request_duration;
+    prometheus::Histogram& hist = hist_family.Add(labels, metrics_.config().histogram_buckets);
+    metrics_.on_created(key, &hist, [&hist_family, &hist] { hist_family.Remove(&hist); });
+    slot.duration = &hist;
+    LatencySummaryFamily& summaries = *metrics_.request_latency;
+    LatencySummaryFamily::Series& series = summaries.add(labels);
+    metrics_.on_created(key, &series, [&summaries, &series] { summaries.remove(series); });
+    slot.latency = &series;
   }
   return slot;
 }
@@ -143,7 +204,8 @@ prometheus::Counter& MetricsBinding::code_counter(MethodSlot& slot, size_t route
   prometheus::Labels labels = routes_[route].labels;
   labels["method"] = std::string(http::method_name(static_cast<http::Method>(method)));
   labels["code"] = std::to_string(code);
-  prometheus::Counter& counter = metrics_.requests_total.Add(labels);
+  prometheus::Counter& counter =
+      add_child(metrics_, metrics_.requests_total, route_key(route), labels);
   slot.codes.emplace_back(code, &counter);
   return counter;
 }

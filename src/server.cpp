@@ -68,8 +68,11 @@ std::string json_escape(std::string_view s) {
 Server::Server(std::string config_path) : config_path_(std::move(config_path)) {}
 
 Server::~Server() {
+  // Workers first (they hold snapshots), then the snapshot, whose metric
+  // bindings release their series in metrics_.
   workers_.clear();
   admin_.reset();
+  snapshot_.reset();
 }
 
 bool Server::bind_listeners(const Config& config, size_t workers, std::string* error) {

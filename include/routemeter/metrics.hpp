@@ -21,6 +21,9 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -67,7 +70,23 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& config_reloads_total;
   std::shared_ptr<LatencySummaryFamily> request_latency;
 
+  // Series lifetime across reloads. A binding retains the keys of the routes
+  // and upstreams it serves ("u:<upstream>", "r:<upstream>/<route>") and
+  // registers a remover for every child it creates under a key; when the
+  // last binding holding a key goes, that key's series leave /metrics.
+  // Thread-safe.
+  void retain(const std::string& key);
+  void release(const std::string& key);
+  void on_created(const std::string& key, const void* child, std::function<void()> remover);
+
  private:
+  struct KeyState {
+    size_t refs = 0;
+    std::vector<std::pair<const void*, std::function<void()>>> removers;
+  };
+  std::mutex keys_mu_;
+  std::map<std::string, KeyState> keys_;
+
   MetricsConfig config_;
   size_t workers_;
   std::vector<std::weak_ptr<prometheus::Collectable>> collectables_;
@@ -108,6 +127,8 @@ class MetricsBinding {
 
   size_t route_slot(const RequestRecord& rec) const;
   MethodSlot& resolve(size_t worker, size_t route, size_t method);
+  std::string route_key(size_t route) const;
+  std::vector<std::string> keys_;  // retained keys, released on destruction
   prometheus::Counter& code_counter(MethodSlot& slot, size_t route, size_t method, int code);
 
   Metrics& metrics_;  // outlives every binding (owned by the Server)

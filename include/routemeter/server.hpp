@@ -46,8 +46,8 @@ class Server {
   std::shared_ptr<AccessLogSink> access_log_for(const LogConfig& log, std::string* error);
 
   std::string config_path_;
+  std::unique_ptr<Metrics> metrics_;  // outlives every snapshot (declared first)
   std::shared_ptr<const Snapshot> snapshot_;
-  std::unique_ptr<Metrics> metrics_;
   std::vector<std::shared_ptr<AccessLogSink>> access_logs_;  // every sink ever used
   std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
   EventBasePtr base_;

@@ -2,7 +2,6 @@
 // promtool's checks, and the rules do what tests/integration/rules_test.yml
 // says (promtool's rule unit tests).
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "harness.hpp"
@@ -22,7 +21,8 @@ void require_success(const CommandResult& r) {
 }  // namespace
 
 TEST_CASE("conf/prometheus.yml passes promtool check config", "[promtool]") {
-  CommandResult r = run_command(kPromtool, {"check", "config", kSourceDir + "/conf/prometheus.yml"});
+  CommandResult r =
+      run_command(kPromtool, {"check", "config", kSourceDir + "/conf/prometheus.yml"});
   require_success(r);
   // It found and checked the rule file it references.
   CHECK(r.out.find("1 rule files found") != std::string::npos);

@@ -17,6 +17,10 @@ std::string proxy_config(const std::string& servers, const std::string& routes =
                          const std::string& server_extra = "",
                          const std::string& upstream_extra = "");
 
+// A loopback port with nothing listening on it (port 0 bound, read back and
+// closed): connections to it are refused until something else takes it.
+uint16_t unused_port();
+
 // /metrics once no request is in flight any more (a request is recorded just
 // after its last byte is written, so a client may see the answer a moment
 // before the scrape does). Waits with a deadline; returns the last scrape.

@@ -1,0 +1,363 @@
+// The metrics of DESIGN.md section 4, exact: a known mix of requests goes
+// through the real binary (2 workers, three upstreams, four routes) and every
+// series it touches is checked against the figures the mix implies; the same
+// scrape passes `promtool check metrics`.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy_support.hpp"
+
+using namespace routemeter::test;
+
+namespace {
+
+using Labels = std::map<std::string, std::string>;
+
+constexpr milliseconds kSlowDelay = 700ms;   // /api/slow: above the 0.5 s bucket
+constexpr milliseconds kWaitDelay = 1500ms;  // /wait/: long enough to watch in flight
+constexpr double kSlowSeconds = 0.7;
+
+// The backend of upstreams "app" and "stuck": the answer depends on the target.
+Reply backend_reply(const ReceivedRequest& req) {
+  if (req.target == "/hang") return Reply::never_answer();
+  if (req.target.rfind("/wait/", 0) == 0) return Reply::ok("waited").after(kWaitDelay);
+  if (req.target == "/api/slow") return Reply::ok("slow").after(kSlowDelay);
+  if (req.target == "/api/fail") return Reply::with_status(500, "boom!");
+  if (req.method == "POST") return Reply::with_status(201, "created");
+  if (req.method == "DELETE") return Reply::ok("deleted");
+  if (req.method == "PURGE") return Reply::ok("purged");
+  return Reply::ok("hello");
+}
+
+// Three upstreams: "app" (the backend), "stuck" (the same backend with a short
+// response_timeout: /hang answers 504) and "dead" (a closed port: 502).
+std::string mix_config(const std::string& backend, uint16_t dead_port) {
+  return fill(R"([server]
+listen = ["127.0.0.1:0"]
+workers = 2
+
+[admin]
+listen = "127.0.0.1:0"
+
+[log]
+access = "off"
+
+[[upstream]]
+name = "app"
+servers = ["{{backend}}"]
+
+[[upstream]]
+name = "stuck"
+servers = ["{{backend}}"]
+response_timeout = "500ms"
+
+[[upstream]]
+name = "dead"
+servers = ["127.0.0.1:{{dead}}"]
+
+[[route]]
+name = "api"
+path_prefix = "/api/"
+upstream = "app"
+
+[[route]]
+name = "wait"
+path_prefix = "/wait/"
+upstream = "app"
+
+[[route]]
+name = "hang"
+path = "/hang"
+upstream = "stuck"
+
+[[route]]
+name = "dead"
+path_prefix = "/dead/"
+upstream = "dead"
+)",
+              {{"backend", backend}, {"dead", std::to_string(dead_port)}});
+}
+
+// One request on its own connection ("Connection: close").
+Response send(uint16_t port, const std::string& method, const std::string& target,
+              const std::string& body = "") {
+  HttpClient client(port);
+  return client.request(method, target, {{"Connection", "close"}}, body);
+}
+
+double requests(const std::string& text, const std::string& upstream, const std::string& route,
+                const std::string& method, int code) {
+  return find_metric(text, "routemeter_requests_total",
+                     {{"upstream", upstream},
+                      {"route", route},
+                      {"method", method},
+                      {"code", std::to_string(code)}})
+      .value_or(NAN);
+}
+
+double bucket(const std::string& text, const Labels& series, const std::string& le) {
+  Labels labels = series;
+  labels["le"] = le;
+  return find_metric(text, "routemeter_request_duration_seconds_bucket", labels).value_or(NAN);
+}
+
+double value(const std::string& text, const std::string& name, const Labels& labels) {
+  return find_metric(text, name, labels).value_or(NAN);
+}
+
+}  // namespace
+
+TEST_CASE("a known mix of requests gives exact counters, histograms, summaries and gauges",
+          "[metrics]") {
+  TestBackend backend(backend_reply);
+  const uint16_t dead_port = unused_port();
+  const std::string dead_server = "127.0.0.1:" + std::to_string(dead_port);
+  Routemeter proxy(mix_config(backend.address(), dead_port));
+  REQUIRE(proxy.workers() == 2);
+  const uint16_t port = proxy.proxy_port();
+  const uint16_t admin = proxy.admin_port();
+  std::map<std::string, double> body_bytes_out;  // route -> response body bytes seen
+  uint64_t connections = 0;
+  auto expect = [&](const std::string& route, const Response& r, int status,
+                    const std::string& body) {
+    ++connections;
+    INFO(route << " " << r.status << " " << r.error);
+    CHECK(r.status == status);
+    CHECK(r.complete);
+    if (!body.empty()) CHECK(r.body == body);
+    body_bytes_out[route] += static_cast<double>(r.body.size());
+  };
+
+  // Fast answers on route "api": 7 x 200, 3 x 500, 2 POST 201, 1 DELETE, 1 PURGE.
+  for (int i = 0; i < 7; ++i) expect("api", send(port, "GET", "/api/ok"), 200, "hello");
+  for (int i = 0; i < 3; ++i) expect("api", send(port, "GET", "/api/fail"), 500, "boom!");
+  const std::string post_a(10, 'a');
+  const std::string post_b(20, 'b');
+  expect("api", send(port, "POST", "/api/items", post_a), 201, "created");
+  expect("api", send(port, "POST", "/api/items", post_b), 201, "created");
+  expect("api", send(port, "DELETE", "/api/items/1"), 200, "deleted");
+  expect("api", send(port, "PURGE", "/api/cache"), 200, "purged");
+  // Two requests no route matches.
+  for (int i = 0; i < 2; ++i) expect("unmatched", send(port, "GET", "/nowhere"), 404, "");
+
+  // Four slow answers on "api", concurrently (one connection each).
+  {
+    std::vector<std::unique_ptr<HttpClient>> clients;
+    for (int i = 0; i < 4; ++i) {
+      clients.push_back(std::make_unique<HttpClient>(port));
+      REQUIRE(clients.back()->send_request("GET", "/api/slow", {{"Connection", "close"}}));
+    }
+    for (auto& c : clients) expect("api", c->read_response(), 200, "slow");
+  }
+
+  // The backend never answers /hang: 504 after stuck's response_timeout.
+  expect("hang", send(port, "GET", "/hang"), 504, "");
+
+  // "dead": each refused connect is a failure; the third marks the server down.
+  std::string m = scrape_settled(admin);
+  CHECK(value(m, "routemeter_upstream_server_up",
+              {{"upstream", "dead"}, {"server", dead_server}}) == 1);
+  expect("dead", send(port, "GET", "/dead/1"), 502, "");
+  m = scrape_settled(admin);
+  CHECK(value(m, "routemeter_upstream_errors_total",
+              {{"upstream", "dead"}, {"kind", "connect_refused"}}) == 1);
+  CHECK(value(m, "routemeter_upstream_server_up",
+              {{"upstream", "dead"}, {"server", dead_server}}) == 1);
+  expect("dead", send(port, "GET", "/dead/2"), 502, "");
+  expect("dead", send(port, "GET", "/dead/3"), 502, "");
+  m = scrape_settled(admin);
+  CHECK(value(m, "routemeter_upstream_server_up",
+              {{"upstream", "dead"}, {"server", dead_server}}) == 0);
+  // A fourth request finds no healthy server: 502 without trying to connect.
+  expect("dead", send(port, "GET", "/dead/4"), 502, "");
+
+  // Three requests held by the backend: in flight while they wait, then not.
+  {
+    std::vector<std::unique_ptr<HttpClient>> clients;
+    for (int i = 0; i < 3; ++i) {
+      clients.push_back(std::make_unique<HttpClient>(port));
+      REQUIRE(clients.back()->send_request("GET", "/wait/" + std::to_string(i),
+                                           {{"Connection", "close"}}));
+    }
+    std::string during;
+    const bool seen = wait_until(
+        [&] {
+          during = scrape(admin);
+          return value(during, "routemeter_requests_in_flight", {{"upstream", "app"}}) == 3;
+        },
+        kWaitDelay - 200ms);
+    INFO(during);
+    CHECK(seen);
+    CHECK(value(during, "routemeter_requests_in_flight", {{"upstream", "stuck"}}) == 0);
+    CHECK(value(during, "routemeter_requests_in_flight", {{"upstream", "none"}}) == 0);
+    CHECK(value(during, "routemeter_connections_active", {}) == 3);
+    for (auto& c : clients) expect("wait", c->read_response(), 200, "waited");
+  }
+
+  // Every client connection was closed: none stays active.
+  REQUIRE(
+      wait_until([&] { return value(scrape(admin), "routemeter_connections_active", {}) == 0; }));
+  m = scrape_settled(admin);
+  INFO(m);
+  // Plain blocks, not SECTIONs: a SECTION would re-run the whole mix.
+
+  {  // requests_total per full label set
+    CHECK(requests(m, "app", "api", "GET", 200) == 11);
+    CHECK(requests(m, "app", "api", "GET", 500) == 3);
+    CHECK(requests(m, "app", "api", "POST", 201) == 2);
+    CHECK(requests(m, "app", "api", "DELETE", 200) == 1);
+    CHECK(requests(m, "app", "api", "OTHER", 200) == 1);
+    CHECK(requests(m, "app", "wait", "GET", 200) == 3);
+    CHECK(requests(m, "stuck", "hang", "GET", 504) == 1);
+    CHECK(requests(m, "dead", "dead", "GET", 502) == 4);
+    CHECK(requests(m, "none", "unmatched", "GET", 404) == 2);
+    // Nothing else: the series above add up to every request sent.
+    CHECK(sum_metric(m, "routemeter_requests_total") == 28);
+  }
+
+  {  // body bytes per upstream and route
+    CHECK(value(m, "routemeter_request_bytes_total", {{"upstream", "app"}, {"route", "api"}}) ==
+          static_cast<double>(post_a.size() + post_b.size()));
+    CHECK(sum_metric(m, "routemeter_request_bytes_total") == 30);
+    // What the clients received, bodies only (heads excluded).
+    CHECK(body_bytes_out["api"] == 7 * 5 + 3 * 5 + 2 * 7 + 7 + 6 + 4 * 4);
+    const std::vector<std::pair<Labels, std::string>> routes = {
+        {{{"upstream", "app"}, {"route", "api"}}, "api"},
+        {{{"upstream", "app"}, {"route", "wait"}}, "wait"},
+        {{{"upstream", "stuck"}, {"route", "hang"}}, "hang"},
+        {{{"upstream", "dead"}, {"route", "dead"}}, "dead"},
+        {{{"upstream", "none"}, {"route", "unmatched"}}, "unmatched"},
+    };
+    for (const auto& [labels, route] : routes) {
+      INFO(route);
+      CHECK(value(m, "routemeter_response_bytes_total", labels) == body_bytes_out[route]);
+    }
+  }
+
+  {  // the histogram splits fast and slow answers at the right bucket
+    const Labels api = {{"upstream", "app"}, {"route", "api"}, {"method", "GET"}};
+    // 10 immediate answers (7 x 200, 3 x 500) and 4 after 700 ms.
+    CHECK(value(m, "routemeter_request_duration_seconds_count", api) == 14);
+    CHECK(bucket(m, api, "0.5") == 10);
+    CHECK(bucket(m, api, "2.5") == 14);
+    CHECK(bucket(m, api, "+Inf") == 14);
+    const double sum = value(m, "routemeter_request_duration_seconds_sum", api);
+    CHECK(sum >= 4 * kSlowSeconds);
+    CHECK(sum <= 4 * kSlowSeconds + 3.0);
+
+    const Labels wait = {{"upstream", "app"}, {"route", "wait"}, {"method", "GET"}};
+    CHECK(value(m, "routemeter_request_duration_seconds_count", wait) == 3);
+    CHECK(bucket(m, wait, "1") == 0);
+    CHECK(bucket(m, wait, "+Inf") == 3);
+
+    // The 504 took at least response_timeout.
+    const Labels hang = {{"upstream", "stuck"}, {"route", "hang"}, {"method", "GET"}};
+    CHECK(value(m, "routemeter_request_duration_seconds_count", hang) == 1);
+    CHECK(bucket(m, hang, "0.25") == 0);
+    CHECK(bucket(m, hang, "+Inf") == 1);
+    CHECK(value(m, "routemeter_request_duration_seconds_sum", hang) >= 0.5);
+
+    // One POST, one DELETE, one OTHER series each.
+    CHECK(value(m, "routemeter_request_duration_seconds_count",
+                {{"upstream", "app"}, {"route", "api"}, {"method", "POST"}}) == 2);
+    CHECK(value(m, "routemeter_request_duration_seconds_count",
+                {{"upstream", "app"}, {"route", "api"}, {"method", "OTHER"}}) == 1);
+    CHECK(value(m, "routemeter_request_duration_seconds_count",
+                {{"upstream", "none"}, {"route", "unmatched"}, {"method", "GET"}}) == 2);
+  }
+
+  {  // the summary counts the same requests and its quantiles match the delays
+    const Labels api = {{"upstream", "app"}, {"route", "api"}, {"method", "GET"}};
+    CHECK(value(m, "routemeter_request_latency_seconds_count", api) == 14);
+    CHECK(value(m, "routemeter_request_latency_seconds_sum", api) ==
+          Approx(value(m, "routemeter_request_duration_seconds_sum", api)).epsilon(1e-6));
+    auto quantile = [&](const char* q) {
+      Labels l = api;
+      l["quantile"] = q;
+      return value(m, "routemeter_request_latency_seconds", l);
+    };
+    // Rank 7 of 14 is a fast answer; ranks 13 and 14 are slow ones (1% error).
+    CHECK(quantile("0.5") < 0.5);
+    CHECK(quantile("0.9") >= kSlowSeconds * 0.99);
+    CHECK(quantile("0.9") <= 2.5);
+    CHECK(quantile("0.99") >= kSlowSeconds * 0.99);
+    CHECK(quantile("0.99") <= 2.5);
+  }
+
+  {  // upstream_errors_total by kind
+    struct Row {
+      const char* upstream;
+      const char* kind;
+      double count;
+    };
+    const std::vector<Row> rows = {
+        {"app", "connect_refused", 0},   {"app", "connect_timeout", 0},
+        {"app", "response_timeout", 0},  {"app", "reset", 0},
+        {"app", "bad_response", 0},      {"stuck", "connect_refused", 0},
+        {"stuck", "connect_timeout", 0}, {"stuck", "response_timeout", 1},
+        {"stuck", "reset", 0},           {"stuck", "bad_response", 0},
+        {"dead", "connect_refused", 3},  {"dead", "connect_timeout", 0},
+        {"dead", "response_timeout", 0}, {"dead", "reset", 0},
+        {"dead", "bad_response", 0},
+    };
+    for (const Row& row : rows) {
+      INFO(row.upstream << " " << row.kind);
+      CHECK(value(m, "routemeter_upstream_errors_total",
+                  {{"upstream", row.upstream}, {"kind", row.kind}}) == row.count);
+    }
+  }
+
+  {  // gauges and connection counters
+    for (const char* up : {"app", "stuck", "dead", "none"}) {
+      INFO(up);
+      CHECK(value(m, "routemeter_requests_in_flight", {{"upstream", up}}) == 0);
+    }
+    CHECK(value(m, "routemeter_connections_total", {}) == static_cast<double>(connections));
+    CHECK(connections == 28);
+    CHECK(value(m, "routemeter_connections_active", {}) == 0);
+    CHECK(value(m, "routemeter_upstream_server_up",
+                {{"upstream", "app"}, {"server", backend.address()}}) == 1);
+    CHECK(value(m, "routemeter_upstream_server_up",
+                {{"upstream", "stuck"}, {"server", backend.address()}}) == 1);
+    CHECK(value(m, "routemeter_upstream_server_up",
+                {{"upstream", "dead"}, {"server", dead_server}}) == 0);
+    CHECK(value(m, "routemeter_config_last_reload_successful", {}) == 1);
+    CHECK(sum_metric(m, "routemeter_build_info") == 1);
+  }
+
+  {  // the same exposition passes promtool check metrics
+    CommandResult lint = promtool_check_metrics(m);
+    INFO(lint.out << lint.err);
+    CHECK(lint.status.ok());
+  }
+}
+
+TEST_CASE("a client that goes away before its answer is counted as 499", "[metrics]") {
+  ProxyFixture f([](const ReceivedRequest&) { return Reply::ok("late").after(800ms); });
+  {
+    HttpClient client(f.port());
+    REQUIRE(client.send_request("GET", "/gone"));
+    REQUIRE(f.backend.wait_for_requests(1));
+    REQUIRE(wait_until([&] {
+      return value(scrape(f.proxy.admin_port()), "routemeter_requests_in_flight",
+                   {{"upstream", "app"}}) == 1;
+    }));
+  }  // closes the connection while the backend still holds the answer
+  std::string m;
+  REQUIRE(wait_until(
+      [&] {
+        m = scrape(f.proxy.admin_port());
+        return sum_metric(m, "routemeter_requests_total") == 1;
+      },
+      3s));
+  INFO(m);
+  CHECK(requests(m, "app", "all", "GET", 499) == 1);
+  CHECK(value(m, "routemeter_requests_in_flight", {{"upstream", "app"}}) == 0);
+  CHECK(value(m, "routemeter_response_bytes_total", {{"upstream", "app"}, {"route", "all"}}) == 0);
+  // The proxy keeps serving.
+  CHECK(http_get(f.port(), "/after").body == "late");
+}
