@@ -519,8 +519,10 @@ for s in "${scenarios[@]}"; do
   read -r name _ _ <<<"$s"
   for t in "${up_targets[@]}"; do in_scenario "$t" "$name" && runs_per_round=$((runs_per_round + 1)); done
 done
-estimate=$((${#up_targets[@]} * (warmup_s + 1) + rounds * runs_per_round * (duration_s + 1)))
-if [[ $idle_test == 1 ]]; then estimate=$((estimate + 25 * ${#up_targets[@]})); fi
+# About 0.3 s of overhead per wrk run, about 10 s per proxy for the idle test.
+estimate=$((${#up_targets[@]} * (warmup_s + 1) + rounds * runs_per_round * (10 * duration_s + 3) / 10))
+estimate=$((estimate + 5))  # starting the processes, the report
+if [[ $idle_test == 1 ]]; then estimate=$((estimate + 10 * ${#up_targets[@]})); fi
 note "targets up: ${up_targets[*]}; $rounds rounds x $runs_per_round runs of $duration"
 note "estimated run time: ${estimate}s (temp dir: $work)"
 

@@ -51,7 +51,9 @@ std::string sockaddr_text(const sockaddr_storage& ss) {
   return std::string(ip.data()) + ":" + std::to_string(ntohs(a.sin_port));
 }
 
-void http_trampoline(evhttp_request* req, void* arg) { static_cast<DemoBackend*>(arg)->handle(req); }
+void http_trampoline(evhttp_request* req, void* arg) {
+  static_cast<DemoBackend*>(arg)->handle(req);
+}
 
 }  // namespace
 

@@ -15,11 +15,10 @@
 
 #include <sys/types.h>
 
-#include <csignal>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -98,15 +97,15 @@ class TempDir {
 
 // One request as the backend received it.
 struct ReceivedRequest {
-  uint64_t connection_id = 0;  // 1, 2, ... in accept order
+  uint64_t connection_id = 0;        // 1, 2, ... in accept order
   uint64_t index_on_connection = 0;  // 0 for the first request on its connection
   std::string method;
   std::string target;
   std::string version;  // "HTTP/1.1"
   Headers headers;
-  std::string body;     // decoded (chunked framing removed)
+  std::string body;  // decoded (chunked framing removed)
   bool chunked = false;
-  std::string raw;      // the bytes as received: head, then body with its framing
+  std::string raw;  // the bytes as received: head, then body with its framing
 };
 
 // What the backend does with a request. Build with the static helpers.
@@ -129,13 +128,13 @@ struct Reply {
                        // here replaces the automatic one (for bad-upstream tests)
   std::string body;
   Framing framing = Framing::kContentLength;
-  size_t chunk_size = 0;         // kChunked: body split into chunks of this size (0: one)
-  milliseconds delay{0};         // before the head is sent (a timer, the loop keeps going)
-  bool close_after = false;      // close after the response (adds no header by itself)
-  std::string raw;               // kRaw
-  bool keep_open = false;        // kRaw: keep the connection after sending
-  uint64_t partial_bytes = 0;    // kPartialBodyThenClose
-  uint64_t stream_bytes = 0;     // kStream; also the declared length of kPartialBodyThenClose
+  size_t chunk_size = 0;       // kChunked: body split into chunks of this size (0: one)
+  milliseconds delay{0};       // before the head is sent (a timer, the loop keeps going)
+  bool close_after = false;    // close after the response (adds no header by itself)
+  std::string raw;             // kRaw
+  bool keep_open = false;      // kRaw: keep the connection after sending
+  uint64_t partial_bytes = 0;  // kPartialBodyThenClose
+  uint64_t stream_bytes = 0;   // kStream; also the declared length of kPartialBodyThenClose
 
   static Reply ok(std::string body = "ok");
   static Reply with_status(int status, std::string body = "");
@@ -166,7 +165,7 @@ using Handler = std::function<Reply(const ReceivedRequest&)>;
 class TestBackend {
  public:
   explicit TestBackend(Handler handler = nullptr);  // nullptr: Reply::ok("ok")
-  ~TestBackend();  // stop()
+  ~TestBackend();                                   // stop()
   TestBackend(const TestBackend&) = delete;
   TestBackend& operator=(const TestBackend&) = delete;
 
@@ -279,8 +278,8 @@ class Process {
   std::thread reader_;
   mutable std::mutex mutex_;
   mutable std::condition_variable cv_;
-  Stream out_;  // guarded by mutex_
-  Stream err_;  // guarded by mutex_
+  Stream out_;        // guarded by mutex_
+  Stream err_;        // guarded by mutex_
   bool eof_ = false;  // both pipes closed; guarded by mutex_
 };
 
@@ -343,8 +342,8 @@ struct Response {
   std::string version;
   std::string reason;
   Headers headers;
-  std::string body;             // empty when ReadOptions::store_body is false
-  uint64_t body_bytes = 0;      // decoded body length, stored or not
+  std::string body;                  // empty when ReadOptions::store_body is false
+  uint64_t body_bytes = 0;           // decoded body length, stored or not
   uint64_t body_fnv1a = kFnvOffset;  // fnv1a of the decoded body, stored or not
   bool chunked = false;
   bool complete = false;        // the whole message arrived per its framing
@@ -354,8 +353,8 @@ struct Response {
 };
 
 struct ReadOptions {
-  bool head_request = false;  // the response to HEAD has no body
-  bool store_body = true;     // false: only count and hash (huge bodies)
+  bool head_request = false;     // the response to HEAD has no body
+  bool store_body = true;        // false: only count and hash (huge bodies)
   size_t read_size = 64 * 1024;  // bytes per read() (small + pause = a slow reader)
   milliseconds pause_between_reads{0};
 };

@@ -102,7 +102,8 @@ void TestBackend::Impl::accept(evutil_socket_t fd) {
   bufferevent_setcb(
       c->bev.get(), [](bufferevent*, void* arg) { static_cast<BackendConn*>(arg)->on_read(); },
       [](bufferevent*, void* arg) { static_cast<BackendConn*>(arg)->on_write(); },
-      [](bufferevent*, short what, void* arg) { static_cast<BackendConn*>(arg)->on_event(what); }, c);
+      [](bufferevent*, short what, void* arg) { static_cast<BackendConn*>(arg)->on_event(what); },
+      c);
   // Count what leaves the output buffer: bytes the kernel accepted.
   evbuffer_add_cb(
       bufferevent_get_output(c->bev.get()),
@@ -304,7 +305,11 @@ void BackendConn::send(const Reply& reply, bool head_request) {
 
 TestBackend::TestBackend(Handler handler) : impl_(std::make_unique<Impl>(*this)) {
   handler_ = std::move(handler);
-  std::call_once(g_threads_once, [] { evthread_use_pthreads(); });
+  std::call_once(g_threads_once, [] {
+    evthread_use_pthreads();
+    // libevent writes with writev(), which raises SIGPIPE on a closed socket.
+    std::signal(SIGPIPE, SIG_IGN);
+  });
   impl_->base.reset(event_base_new());
   if (!impl_->base) throw std::runtime_error("TestBackend: event_base_new failed");
   sockaddr_in sin{};

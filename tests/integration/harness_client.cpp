@@ -93,7 +93,8 @@ bool HttpClient::send_request(std::string_view method, std::string_view target,
   }
   if (!has_host) out += "Host: 127.0.0.1:" + std::to_string(port_) + "\r\n";
   for (const auto& [name, value] : headers) out += name + ": " + value + "\r\n";
-  if (!body.empty() && !has_framing) out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  if (!body.empty() && !has_framing)
+    out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   out += "\r\n";
   out.append(body);
   return send_raw(out);
@@ -123,7 +124,8 @@ ssize_t HttpClient::fill(size_t max) {
   buffer_.resize(old + static_cast<size_t>(std::max<ssize_t>(n, 0)));
   if (n == 0) eof_ = true;
   if (n < 0) {
-    error_ = errno == ECONNRESET ? "connection reset" : std::string("recv: ") + std::strerror(errno);
+    error_ =
+        errno == ECONNRESET ? "connection reset" : std::string("recv: ") + std::strerror(errno);
     if (errno == ECONNRESET) eof_ = reset_ = true;
   }
   return n;
@@ -184,7 +186,8 @@ Response HttpClient::read_response_with(const ReadOptions& options) {
   }
   r.version = status_line.substr(0, sp1);
   int status = 0;
-  auto [p, ec] = std::from_chars(status_line.data() + sp1 + 1, status_line.data() + sp1 + 4, status);
+  auto [p, ec] =
+      std::from_chars(status_line.data() + sp1 + 1, status_line.data() + sp1 + 4, status);
   if (ec != std::errc() || p != status_line.data() + sp1 + 4 || status < 100 || status > 999) {
     r.error = "bad status line: " + std::string(status_line);
     return r;
@@ -199,7 +202,8 @@ Response HttpClient::read_response_with(const ReadOptions& options) {
   // Body.
   BodySink sink{r, options.store_body};
   auto pause = [&] {
-    if (options.pause_between_reads.count() > 0) std::this_thread::sleep_for(options.pause_between_reads);
+    if (options.pause_between_reads.count() > 0)
+      std::this_thread::sleep_for(options.pause_between_reads);
   };
   if (options.head_request || wire::status_has_no_body(status)) {
     r.complete = true;
@@ -208,8 +212,9 @@ Response HttpClient::read_response_with(const ReadOptions& options) {
   auto te = r.headers.get("Transfer-Encoding");
   auto cl = r.headers.get("Content-Length");
   if (te) {
-    r.chunked = iequals(*te, "chunked") ||
-                (te->size() > 7 && iequals(std::string_view(*te).substr(te->size() - 7), "chunked"));
+    r.chunked =
+        iequals(*te, "chunked") ||
+        (te->size() > 7 && iequals(std::string_view(*te).substr(te->size() - 7), "chunked"));
     if (!r.chunked) {
       r.error = "unsupported Transfer-Encoding: " + *te;
       return r;

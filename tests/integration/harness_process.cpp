@@ -79,6 +79,7 @@ Process::Process(std::string binary, std::vector<std::string> args,
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     // No inherited sockets: a stopped TestBackend's port must refuse connections.
     syscall(SYS_close_range, 3U, ~0U, 0U);
+    ::signal(SIGPIPE, SIG_DFL);  // SIG_IGN (set by TestBackend) would survive exec
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -168,10 +169,9 @@ std::optional<std::string> Process::wait_for_line(
 }
 
 std::optional<std::string> Process::wait_for_stderr_line(const std::regex& re,
-                                                          milliseconds timeout) {
+                                                         milliseconds timeout) {
   return wait_for_line(
-      err_, [&](std::string_view l) { return std::regex_search(l.begin(), l.end(), re); },
-      timeout);
+      err_, [&](std::string_view l) { return std::regex_search(l.begin(), l.end(), re); }, timeout);
 }
 
 std::optional<std::string> Process::wait_for_stderr(std::string_view substring,
@@ -184,8 +184,7 @@ std::optional<std::string> Process::wait_for_stderr(std::string_view substring,
 std::optional<std::string> Process::wait_for_stdout_line(const std::regex& re,
                                                          milliseconds timeout) {
   return wait_for_line(
-      out_, [&](std::string_view l) { return std::regex_search(l.begin(), l.end(), re); },
-      timeout);
+      out_, [&](std::string_view l) { return std::regex_search(l.begin(), l.end(), re); }, timeout);
 }
 
 bool Process::wait_output_closed(milliseconds timeout) {
@@ -299,15 +298,16 @@ Routemeter::Routemeter(std::string config_toml, Options options) {
   config_path_ = dir_.write("routemeter.toml", config_toml);
   std::vector<std::string> args = {"--config", config_path_};
   for (auto& a : options.extra_args) args.push_back(std::move(a));
-  process_ = std::make_unique<Process>(ROUTEMETER_BINARY, std::move(args),
-                                       std::move(options.extra_env));
+  process_ =
+      std::make_unique<Process>(ROUTEMETER_BINARY, std::move(args), std::move(options.extra_env));
   auto line = process_->wait_for_stderr("routemeter: info: listening ", options.start_timeout);
   if (!line || !parse_listening_line(*line, proxy_ports_, admin_port_, workers_)) {
     bool alive = process_->running();
     throw std::runtime_error(
         "routemeter did not report \"routemeter: info: listening proxy=... admin=... "
-        "workers=N\" (" + (alive ? std::string("still running") : process_->stop().text()) +
-        "); config:\n" + config_toml + "\nstderr:\n" + process_->stderr_text());
+        "workers=N\" (" +
+        (alive ? std::string("still running") : process_->stop().text()) + "); config:\n" +
+        config_toml + "\nstderr:\n" + process_->stderr_text());
   }
 }
 

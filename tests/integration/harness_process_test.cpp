@@ -1,7 +1,6 @@
 // The harness checks itself without the proxy: Process with the demo backend,
 // commands, the listening-line contract and metric text parsing.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "harness.hpp"
@@ -89,8 +88,10 @@ TEST_CASE("demo backend answers concurrent requests without blocking on the dela
 }
 
 TEST_CASE("demo backends with the same seed give the same answers", "[harness][demo]") {
-  Process a(ROUTEMETER_DEMO_BACKEND, {"--service", "car", "--listen", "127.0.0.1:0", "--seed", "7"});
-  Process b(ROUTEMETER_DEMO_BACKEND, {"--service", "car", "--listen", "127.0.0.1:0", "--seed", "7"});
+  Process a(ROUTEMETER_DEMO_BACKEND,
+            {"--service", "car", "--listen", "127.0.0.1:0", "--seed", "7"});
+  Process b(ROUTEMETER_DEMO_BACKEND,
+            {"--service", "car", "--listen", "127.0.0.1:0", "--seed", "7"});
   HttpClient ca(start_demo(a, "car"), 2s);
   HttpClient cb(start_demo(b, "car"), 2s);
   for (int i = 0; i < 4; ++i) {
@@ -169,7 +170,8 @@ TEST_CASE("metrics are found by exact series, by label set and summed", "[harnes
       "rm_up 1\n"
       "rm_inf +Inf\n";
   CHECK(metric_value(text, "rm_requests_total{code=\"200\",method=\"GET\",upstream=\"car\"}") == 7);
-  CHECK(metric_value(text, "rm_requests_total{code=\"200\",method=\"GET\",upstream=\"shop\"}") == 5);
+  CHECK(metric_value(text, "rm_requests_total{code=\"200\",method=\"GET\",upstream=\"shop\"}") ==
+        5);
   CHECK(metric_value(text, "rm_up") == 1);
   CHECK(std::isinf(metric_value(text, "rm_inf")));
   CHECK(std::isnan(metric_value(text, "rm_requests_total{code=\"404\"}")));
@@ -185,7 +187,8 @@ TEST_CASE("metrics are found by exact series, by label set and summed", "[harnes
 }
 
 TEST_CASE("promtool accepts valid exposition text and rejects invalid", "[harness]") {
-  CHECK(promtool_check_metrics("# HELP a_total A.\n# TYPE a_total counter\na_total 1\n").status.ok());
+  CHECK(
+      promtool_check_metrics("# HELP a_total A.\n# TYPE a_total counter\na_total 1\n").status.ok());
   CommandResult bad = promtool_check_metrics("a_total{ 1\n");
   CHECK_FALSE(bad.status.ok());
   CHECK(bad.err + bad.out != "");

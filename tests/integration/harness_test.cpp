@@ -1,7 +1,7 @@
 // The harness checks itself without the proxy: TestBackend against HttpClient.
-#include <catch2/catch.hpp>
-
 #include "harness.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace routemeter::test;
 
@@ -14,7 +14,8 @@ milliseconds since(Clock::time_point start) {
 }  // namespace
 
 TEST_CASE("backend answers with Content-Length and records the request", "[harness]") {
-  TestBackend backend([](const ReceivedRequest&) { return Reply::ok("hello").header("X-Up", "1"); });
+  TestBackend backend(
+      [](const ReceivedRequest&) { return Reply::ok("hello").header("X-Up", "1"); });
   HttpClient client(backend.port());
   REQUIRE(client.connected());
   Response r = client.request("GET", "/a?b=c", {{"X-Test", "yes"}});
@@ -112,7 +113,8 @@ TEST_CASE("a delayed reply does not hold up other connections", "[harness]") {
 }
 
 TEST_CASE("a body cut short by the upstream is reported as incomplete", "[harness]") {
-  TestBackend backend([](const ReceivedRequest&) { return Reply::partial_body_then_close(1000, 100); });
+  TestBackend backend(
+      [](const ReceivedRequest&) { return Reply::partial_body_then_close(1000, 100); });
   HttpClient client(backend.port());
   Response r = client.request("GET", "/");
   CHECK(r.status == 200);
@@ -244,7 +246,8 @@ TEST_CASE("request bodies are decoded from Content-Length and chunked framing", 
 TEST_CASE("backend sends 100 Continue when a body is expected", "[harness]") {
   TestBackend backend([](const ReceivedRequest& req) { return Reply::ok(req.body); });
   HttpClient client(backend.port());
-  REQUIRE(client.send_raw("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  REQUIRE(client.send_raw(
+      "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
   Response interim = client.read_response();
   CHECK(interim.status == 100);
   REQUIRE(client.send_raw("12345"));
@@ -298,4 +301,45 @@ TEST_CASE("the handler can be replaced while the backend runs", "[harness]") {
   Response r = http_get(backend.port(), "/");
   CHECK(r.status == 503);
   CHECK(r.body == "busy");
+}
+
+TEST_CASE("close-delimited and close_after replies end the connection after the body",
+          "[harness]") {
+  TestBackend backend([](const ReceivedRequest& req) {
+    Reply r = Reply::ok("body-" + req.target.substr(1));
+    if (req.target == "/delimited") r.framing = Reply::Framing::kCloseDelimited;
+    if (req.target == "/close") r.header("Connection", "close").close_after = true;
+    if (req.target == "/raw")
+      return Reply::raw_bytes("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", true);
+    return r;
+  });
+  for (const char* target : {"/delimited", "/close"}) {
+    CAPTURE(target);
+    HttpClient client(backend.port());
+    Response r = client.request("GET", target);
+    CHECK(r.status == 200);
+    CHECK(r.body == "body-" + std::string(target + 1));
+    CHECK(r.header("Content-Length").has_value() == (std::string(target) == "/close"));
+    CHECK(client.wait_peer_closed(2s));
+  }
+  HttpClient kept(backend.port());
+  CHECK(kept.request("GET", "/raw").body == "x");
+  CHECK(kept.request("GET", "/raw").body == "x");  // keep_open: same connection
+  CHECK(backend.connections_accepted() == 3);
+}
+
+// Hidden (run with "[harness-perf]"): what a 1 GiB download costs the harness itself.
+TEST_CASE("a 1 GiB stream from backend to client, hashed", "[.][harness-perf]") {
+  constexpr uint64_t kSize = 1ull << 30;
+  TestBackend backend([](const ReceivedRequest&) { return Reply::stream(kSize); });
+  HttpClient client(backend.port(), 10s);
+  ReadOptions hash_only;
+  hash_only.store_body = false;
+  hash_only.read_size = 256 * 1024;
+  auto start = Clock::now();
+  REQUIRE(client.send_request("GET", "/"));
+  Response r = client.read_response_with(hash_only);
+  WARN("1 GiB in " << since(start).count() << " ms");
+  CHECK(r.body_bytes == kSize);
+  CHECK(r.body_fnv1a == pattern_fnv1a(kSize));
 }

@@ -2,6 +2,8 @@
 // through the real binary (2 workers, three upstreams, four routes) and every
 // series it touches is checked against the figures the mix implies; the same
 // scrape passes `promtool check metrics`.
+#include <sys/socket.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
@@ -327,6 +329,12 @@ TEST_CASE("a known mix of requests gives exact counters, histograms, summaries a
                 {{"upstream", "dead"}, {"server", dead_server}}) == 0);
     CHECK(value(m, "routemeter_config_last_reload_successful", {}) == 1);
     CHECK(sum_metric(m, "routemeter_build_info") == 1);
+    for (const char* name : {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                             "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+                             "process_start_time_seconds"}) {
+      INFO(name);
+      CHECK(value(m, name, {}) > 0);
+    }
   }
 
   {  // the same exposition passes promtool check metrics
@@ -336,7 +344,7 @@ TEST_CASE("a known mix of requests gives exact counters, histograms, summaries a
   }
 }
 
-TEST_CASE("a client that goes away before its answer is counted as 499", "[metrics]") {
+TEST_CASE("a client that resets its connection before the answer is counted as 499", "[metrics]") {
   ProxyFixture f([](const ReceivedRequest&) { return Reply::ok("late").after(800ms); });
   {
     HttpClient client(f.port());
@@ -346,7 +354,11 @@ TEST_CASE("a client that goes away before its answer is counted as 499", "[metri
       return value(scrape(f.proxy.admin_port()), "routemeter_requests_in_flight",
                    {{"upstream", "app"}}) == 1;
     }));
-  }  // closes the connection while the backend still holds the answer
+    // SO_LINGER 0: close() sends a RST, the client is gone for good (a plain
+    // FIN is a half-close, after which a client may still read the answer).
+    const linger reset{1, 0};
+    REQUIRE(::setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset) == 0);
+  }
   std::string m;
   REQUIRE(wait_until(
       [&] {
@@ -358,6 +370,8 @@ TEST_CASE("a client that goes away before its answer is counted as 499", "[metri
   CHECK(requests(m, "app", "all", "GET", 499) == 1);
   CHECK(value(m, "routemeter_requests_in_flight", {{"upstream", "app"}}) == 0);
   CHECK(value(m, "routemeter_response_bytes_total", {{"upstream", "app"}, {"route", "all"}}) == 0);
+  CHECK(value(m, "routemeter_request_duration_seconds_count",
+              {{"upstream", "app"}, {"route", "all"}, {"method", "GET"}}) == 1);
   // The proxy keeps serving.
   CHECK(http_get(f.port(), "/after").body == "late");
 }

@@ -6,6 +6,7 @@
 // systemd need not be running: systemd-analyze works offline, the notify
 // socket is a datagram socket the test binds itself.
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -147,11 +148,11 @@ class NotifySocket {
   int fd_ = -1;
 };
 
-std::string minimal_config(const std::string& upstream = "127.0.0.1:9") {
+std::string minimal_config(const std::string& upstream, const std::string& access = "off") {
   return "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\ndrain_timeout = \"2s\"\n"
-         "[admin]\nlisten = \"127.0.0.1:0\"\n[log]\naccess = \"off\"\n"
-         "[[upstream]]\nname = \"app\"\nservers = [\"" +
-         upstream + "\"]\n[[route]]\nname = \"all\"\npath_prefix = \"/\"\nupstream = \"app\"\n";
+         "[admin]\nlisten = \"127.0.0.1:0\"\n[log]\naccess = \"" +
+         access + "\"\n[[upstream]]\nname = \"app\"\nservers = [\"" + upstream +
+         "\"]\n[[route]]\nname = \"all\"\npath_prefix = \"/\"\nupstream = \"app\"\n";
 }
 
 }  // namespace
@@ -247,7 +248,8 @@ TEST_CASE("every syscall routemeter makes is inside the unit's SystemCallFilter"
   TempDir dir;
   TestBackend backend;
   const std::string trace = dir.path() + "/trace";
-  const std::string config = dir.write("routemeter.toml", minimal_config(backend.address()));
+  const std::string config =
+      dir.write("routemeter.toml", minimal_config(backend.address(), dir.path() + "/access.log"));
   Process proxy("/bin/sh", {"-c", "exec strace -f -qq -o \"$0\" \"$1\" --config \"$2\"", trace,
                             ROUTEMETER_BINARY, config});
   std::vector<uint16_t> ports;
@@ -257,13 +259,18 @@ TEST_CASE("every syscall routemeter makes is inside the unit's SystemCallFilter"
   INFO("stderr: " << proxy.stderr_text());
   REQUIRE(line.has_value());
   REQUIRE(parse_listening_line(*line, ports, admin, workers));
+  // Signals go to routemeter itself, the tracer's only child.
+  std::istringstream children(read_text("/proc/" + std::to_string(proxy.pid()) + "/task/" +
+                                        std::to_string(proxy.pid()) + "/children"));
+  pid_t traced = 0;
+  REQUIRE(children >> traced);
   CHECK(http_get(ports.at(0), "/x").status == 200);
   CHECK(!scrape(admin).empty());
-  REQUIRE(proxy.signal(SIGHUP));
+  REQUIRE(::kill(traced, SIGHUP) == 0);
   REQUIRE(proxy.wait_for_stderr("config reloaded", 5s).has_value());
-  REQUIRE(proxy.signal(SIGUSR1));
+  REQUIRE(::kill(traced, SIGUSR1) == 0);
   REQUIRE(proxy.wait_for_stderr("access log reopened", 5s).has_value());
-  REQUIRE(proxy.signal(SIGTERM));
+  REQUIRE(::kill(traced, SIGTERM) == 0);
   auto status = proxy.wait_exit(15s);
   REQUIRE(status.has_value());
   CHECK(status->ok());
@@ -319,6 +326,7 @@ TEST_CASE("routemeter tells systemd it is ready, reloading, ready again and stop
   CHECK(notify.receive() == "STOPPING=1");
   auto status = proxy.process().wait_exit(10s);
   REQUIRE(status.has_value());
+  INFO(status->text() << "; stderr: " << proxy.process().stderr_text());
   CHECK(status->ok());
   CHECK(notify.receive(0ms) == std::nullopt);  // nothing after STOPPING=1
 }
