@@ -1,10 +1,10 @@
 #include "routemeter/metrics.hpp"
 
-#include <prometheus/text_serializer.h>
 
 #include <sstream>
 
 #include "routemeter/http.hpp"
+#include "routemeter/text_format.hpp"
 #include "routemeter/router.hpp"
 
 namespace routemeter {
@@ -76,8 +76,11 @@ std::string Metrics::render() const {
       for (auto& f : c->Collect()) families.push_back(std::move(f));
     }
   }
-  prometheus::TextSerializer serializer;
-  return serializer.Serialize(families);
+  std::string out;
+  out.reserve(last_render_size_.load(std::memory_order_relaxed) + 4096);
+  append_text_format(out, families);
+  last_render_size_.store(out.size(), std::memory_order_relaxed);
+  return out;
 }
 
 void Metrics::retain(const std::string& key) {

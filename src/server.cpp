@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "routemeter/build_info.hpp"
+#include "routemeter/collectors.hpp"
 #include "routemeter/log.hpp"
 #include "routemeter/net.hpp"
 #include "routemeter/server_collectors.hpp"
@@ -175,6 +176,8 @@ int Server::run() {
   const Config& config = snapshot_->config();
   const std::string& ns = config.metrics.name_space;
   collectors_.push_back(std::make_shared<ConnectionsCollector>(ns));
+  collectors_.push_back(std::make_shared<ProcessCollector>());
+  collectors_.push_back(std::make_shared<BuildInfoCollector>(ns, build::kVersion, build::kRevision));
   collectors_.push_back(std::make_shared<ServerUpCollector>(ns, [this] { return snapshot_; }));
   for (auto& c : collectors_) metrics_->add_collectable(c);
   metrics_->config_last_reload_successful.Add({}).Set(1);

@@ -90,6 +90,7 @@ class Metrics {
   MetricsConfig config_;
   size_t workers_;
   std::vector<std::weak_ptr<prometheus::Collectable>> collectables_;
+  mutable std::atomic<size_t> last_render_size_{0};
 };
 
 class MetricsBinding {

@@ -1,0 +1,148 @@
+// The cost of metrics: the whole per-request record (requests_total, in-flight
+// up/down, histogram, summary sketch, bytes) through MetricsBinding, single
+// threaded and from 2 threads at once, and rendering /metrics with ~10,000
+// series (DESIGN.md section 8; issue 4's bars: <= 300 ns per record, <= 50 ms
+// per render).
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <string>
+
+#include "routemeter/config.hpp"
+#include "routemeter/metrics.hpp"
+#include "routemeter/router.hpp"
+
+namespace {
+
+using routemeter::Config;
+using routemeter::Metrics;
+using routemeter::MetricsBinding;
+using routemeter::RequestRecord;
+using routemeter::Router;
+
+std::shared_ptr<Config> make_config(int upstreams, int routes_per_upstream) {
+  auto c = std::make_shared<Config>();
+  for (int u = 0; u < upstreams; ++u) {
+    routemeter::UpstreamConfig up;
+    up.name = "up" + std::to_string(u);
+    up.servers.push_back({"127.0.0.1", static_cast<uint16_t>(10000 + u)});
+    c->upstreams.push_back(up);
+    for (int r = 0; r < routes_per_upstream; ++r) {
+      routemeter::RouteConfig rc;
+      rc.name = "r" + std::to_string(u) + "_" + std::to_string(r);
+      rc.match = routemeter::PathMatch::kPrefix;
+      rc.path = "/" + rc.name + "/";
+      rc.upstream = up.name;
+      rc.upstream_index = static_cast<size_t>(u);
+      c->routes.push_back(rc);
+    }
+  }
+  return c;
+}
+
+struct Fixture {
+  explicit Fixture(int workers, int upstreams = 2, int routes = 2)
+      : config(make_config(upstreams, routes)),
+        metrics(config->metrics, static_cast<size_t>(workers)),
+        router(*config),
+        binding(metrics, *config) {}
+  std::shared_ptr<Config> config;
+  Metrics metrics;
+  Router router;
+  MetricsBinding binding;
+};
+
+Fixture* g_shared = nullptr;
+
+void BM_RecordRequest(benchmark::State& state) {
+  if (state.thread_index() == 0) g_shared = new Fixture(state.threads());
+  // Catch2-style barrier: google benchmark syncs threads before the loop.
+  RequestRecord rec;
+  uint64_t t = 1'000'000'000;
+  for (auto _ : state) {
+    rec.clear();
+    rec.route = &g_shared->router.routes()[state.thread_index() % 2];
+    rec.method = routemeter::http::Method::kGet;
+    rec.status = (t & 7) == 0 ? 500 : 200;
+    rec.request_body_bytes = 10;
+    rec.response_body_bytes = 120;
+    rec.start_ns = t;
+    t += 150'000 + (t % 7) * 10'000;
+    rec.end_ns = t;
+    g_shared->binding.begin(static_cast<size_t>(state.thread_index()), rec);
+    g_shared->binding.record(static_cast<size_t>(state.thread_index()), rec);
+  }
+  if (state.thread_index() == 0) {
+    delete g_shared;
+    g_shared = nullptr;
+  }
+}
+BENCHMARK(BM_RecordRequest)->Threads(1)->Threads(2)->UseRealTime();
+
+void BM_RenderMetrics(benchmark::State& state) {
+  // 50 upstreams x 10 routes x 4 methods x 5 codes = 10,000 requests_total
+  // series, plus their histograms and summaries (50 x 10 x 4 each).
+  Fixture f(2, 50, 10);
+  const routemeter::http::Method methods[] = {
+      routemeter::http::Method::kGet, routemeter::http::Method::kPost,
+      routemeter::http::Method::kPut, routemeter::http::Method::kDelete};
+  const int codes[] = {200, 201, 404, 500, 503};
+  RequestRecord rec;
+  uint64_t t = 1'000'000'000;
+  for (const auto& route : f.router.routes()) {
+    for (auto m : methods) {
+      for (int code : codes) {
+        rec.clear();
+        rec.route = &route;
+        rec.method = m;
+        rec.status = code;
+        rec.start_ns = t;
+        t += 1'000'000;
+        rec.end_ns = t;
+        f.binding.record(0, rec);
+      }
+    }
+  }
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string text = f.metrics.render();
+    bytes = text.size();
+    benchmark::DoNotOptimize(text);
+  }
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_RenderMetrics)->Unit(benchmark::kMillisecond)->Iterations(10);
+
+}  // namespace
+
+namespace {
+
+void BM_CollectOnly(benchmark::State& state) {
+  Fixture f(2, 50, 10);
+  RequestRecord rec;
+  uint64_t t = 1'000'000'000;
+  const int codes[] = {200, 201, 404, 500, 503};
+  for (const auto& route : f.router.routes()) {
+    for (int m = 0; m < 4; ++m) {
+      for (int code : codes) {
+        rec.clear();
+        rec.route = &route;
+        rec.method = static_cast<routemeter::http::Method>(m);
+        rec.status = code;
+        rec.start_ns = t;
+        t += 1'000'000;
+        rec.end_ns = t;
+        f.binding.record(0, rec);
+      }
+    }
+  }
+  for (auto _ : state) {
+    auto families = f.metrics.registry().Collect();
+    auto summaries = f.metrics.request_latency->Collect();
+    benchmark::DoNotOptimize(families);
+    benchmark::DoNotOptimize(summaries);
+  }
+}
+BENCHMARK(BM_CollectOnly)->Unit(benchmark::kMillisecond)->Iterations(10);
+
+}  // namespace
