@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "routemeter/build_info.hpp"
@@ -168,7 +169,11 @@ int Server::run() {
     log_error(error);
     return 1;
   }
-  snapshot_ = Snapshot::build(loaded.config, metrics_.get(), sink, &error);
+  // Benchmarking only (scripts/bench.sh measures what metrics cost): the
+  // data path records nothing. Not a configuration option.
+  bench_no_metrics_ = std::getenv("ROUTEMETER_BENCH_NO_METRICS") != nullptr;
+  snapshot_ = Snapshot::build(loaded.config, bench_no_metrics_ ? nullptr : metrics_.get(), sink,
+                              &error);
   if (!snapshot_) {
     log_error(config_path_ + ": " + error);
     return 1;
@@ -224,7 +229,10 @@ Server::ReloadResult Server::reload() {
   std::string error;
   if (loaded.ok()) {
     auto sink = access_log_for(loaded.config->log, &error);
-    if (error.empty()) snap = Snapshot::build(loaded.config, metrics_.get(), sink, &error);
+    if (error.empty()) {
+      snap = Snapshot::build(loaded.config, bench_no_metrics_ ? nullptr : metrics_.get(), sink,
+                             &error);
+    }
     if (!snap) result.message = config_path_ + ": " + error;
   } else {
     for (const ConfigError& e : loaded.errors) {

@@ -59,6 +59,7 @@ class Server {
   std::string admin_address_;
   std::vector<std::unique_ptr<Worker>> workers_;
   bool draining_ = false;
+  bool bench_no_metrics_ = false;
 };
 
 }  // namespace routemeter
