@@ -10,7 +10,14 @@
 #   nginx        nginx reverse proxy, upstream keepalive 64, HTTP/1.1 upstream
 #   nginx-ka512  the same with keepalive 512 (only in the 500-connection scenario)
 #   haproxy      HAProxy, nbthread 1, mode http, http-reuse always
-#   routemeter   $ROUTEMETER_BIN (default build/routemeter) with a config written here
+#   routemeter   $ROUTEMETER_BIN (default build/routemeter) with a config written here:
+#                one upstream with max_idle_connections = 512 (like nginx-ka512; the
+#                default 64 churns upstream connections at 500 clients), access log off
+#   rm-nometrics the same binary and config with ROUTEMETER_BENCH_NO_METRICS=1 (the data
+#                path records no metrics; a benchmarking-only switch): what metrics cost
+#   rm-log       the same config with [log] access = "<temp dir>/rm-log-access.log",
+#                format = "json": what access logging costs (the file is emptied
+#                after each run; its line count is noted)
 # A target that fails to start, or does not answer GET /small and /64k correctly,
 # is skipped with a message; the others still run.
 #
@@ -21,13 +28,16 @@
 # proxy's CPU microseconds per request (utime+stime of all its processes and
 # threads from /proc/PID/stat, before and after the run, over the requests wrk
 # counted). The report is markdown (medians over rounds), pasteable into
-# docs/performance.md; the raw runs are a CSV in the temp dir.
+# docs/performance.md; the raw runs are a CSV in the temp dir. It ends with the
+# cost of metrics (1 - rps(routemeter)/rps(rm-nometrics)) and of access logging
+# (1 - rps(rm-log)/rps(routemeter)), each with the CPU us/req difference.
 #
 # Usage: scripts/bench.sh [--out FILE.csv] [--targets LIST] [--idle-test]
 #   --out FILE      also copy the raw per-run CSV to FILE
-#   --targets LIST  comma-separated subset of direct,nginx,nginx-ka512,haproxy,routemeter
-#   --idle-test     last, for each proxy still up: open 10,000 idle keep-alive client
-#                   connections (one request each) and report the RSS growth
+#   --targets LIST  comma-separated subset of
+#                   direct,nginx,nginx-ka512,haproxy,routemeter,rm-nometrics,rm-log
+#   --idle-test     last, for nginx, haproxy and routemeter if up: open 10,000 idle
+#                   keep-alive client connections (one request each), report the RSS growth
 # Environment: BENCH_DURATION (wrk -d per run, default 5s), BENCH_ROUNDS (default 3),
 #   BENCH_WARMUP (default 1s), ROUTEMETER_BIN (default <repo>/build/routemeter),
 #   BENCH_WAIT_QUIET (seconds to wait, before starting, for the machine to be under 15%
@@ -55,7 +65,7 @@ note() { echo "bench: $*" >&2; }
 
 out_file=""
 idle_test=0
-all_targets="direct,nginx,nginx-ka512,haproxy,routemeter"
+all_targets="direct,nginx,nginx-ka512,haproxy,routemeter,rm-nometrics,rm-log"
 targets_arg="$all_targets"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -165,12 +175,13 @@ trap 'exit 130' INT TERM
 
 # Free ports below the ephemeral range (so wrk's and the proxies' outgoing
 # connections never take them), checked by binding.
-read -r port_backend port_nginx port_nginx512 port_haproxy port_rm port_rm_admin < <(
+read -r port_backend port_nginx port_nginx512 port_haproxy port_rm port_rm_admin \
+  port_rmnm port_rmnm_admin port_rmlog port_rmlog_admin < <(
   python3 - <<'EOF'
 import random, socket
 socks = []
 for _ in range(1000):
-    if len(socks) == 6:
+    if len(socks) == 10:
         break
     s = socket.socket()
     try:
@@ -181,9 +192,9 @@ for _ in range(1000):
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 )
-[[ -n "${port_rm_admin:-}" ]] || die "could not find 6 free ports on 127.0.0.1"
+[[ -n "${port_rmlog_admin:-}" ]] || die "could not find 10 free ports on 127.0.0.1"
 declare -A target_port=([direct]=$port_backend [nginx]=$port_nginx [nginx-ka512]=$port_nginx512
-  [haproxy]=$port_haproxy [routemeter]=$port_rm)
+  [haproxy]=$port_haproxy [routemeter]=$port_rm [rm-nometrics]=$port_rmnm [rm-log]=$port_rmlog)
 
 # --- configs ---------------------------------------------------------------
 
@@ -274,27 +285,38 @@ backend be
   server s1 127.0.0.1:$port_backend
 EOF
 
-cat >"$work/routemeter.toml" <<EOF
+# The routemeter targets differ only in ports and (rm-log) the access log.
+# max_idle_connections = 512: with the default 64, 500 clients churn upstream
+# connections, as nginx does with keepalive 64.
+rm_access_log="$work/rm-log-access.log"
+write_routemeter() {  # $1 = name, $2 = port, $3 = admin port, $4 = [log] access value
+  cat >"$work/$1.toml" <<EOF
 [server]
-listen = ["127.0.0.1:$port_rm"]
+listen = ["127.0.0.1:$2"]
 workers = 1
 max_connections = 12000
 
 [admin]
-listen = "127.0.0.1:$port_rm_admin"
+listen = "127.0.0.1:$3"
 
 [log]
-access = "off"
+access = "$4"
+format = "json"
 
 [[upstream]]
 name = "bench"
 servers = ["127.0.0.1:$port_backend"]
+max_idle_connections = 512
 
 [[route]]
 name = "all"
 path_prefix = "/"
 upstream = "bench"
 EOF
+}
+write_routemeter routemeter "$port_rm" "$port_rm_admin" off
+write_routemeter rm-nometrics "$port_rmnm" "$port_rmnm_admin" off
+write_routemeter rm-log "$port_rmlog" "$port_rmlog_admin" "$rm_access_log"
 
 # --- processes -------------------------------------------------------------
 
@@ -392,12 +414,16 @@ start_target() {  # $1 = target; sets target_pid or skipped
       if ! command -v haproxy >/dev/null; then skipped[$t]="haproxy is not installed"; return 0; fi
       haproxy -db -f "$work/haproxy.cfg" >"$log" 2>&1 &
       ;;
-    routemeter)
+    routemeter | rm-nometrics | rm-log)
       if [[ ! -x "$routemeter_bin" ]]; then
         skipped[$t]="$routemeter_bin is not an executable (build it, or set ROUTEMETER_BIN)"
         return 0
       fi
-      "$routemeter_bin" --config "$work/routemeter.toml" >"$log" 2>&1 &
+      if [[ "$t" == rm-nometrics ]]; then
+        ROUTEMETER_BENCH_NO_METRICS=1 "$routemeter_bin" --config "$work/$t.toml" >"$log" 2>&1 &
+      else
+        "$routemeter_bin" --config "$work/$t.toml" >"$log" 2>&1 &
+      fi
       ;;
   esac
   pid=$!
@@ -507,7 +533,7 @@ wait_port "${target_pid[backend]}" "$port_backend" ||
   die "the backend nginx did not start; see $work/backend.log and $work/backend-error.log"
 reason="$(check_answers "$port_backend")" || die "the backend answers wrongly: $reason"
 
-for t in direct nginx haproxy routemeter nginx-ka512; do
+for t in direct nginx haproxy routemeter rm-nometrics rm-log nginx-ka512; do
   wanted "$t" || continue
   start_target "$t"
   if [[ -n "${skipped[$t]:-}" ]]; then note "skipping $t: ${skipped[$t]}"; fi
@@ -529,6 +555,7 @@ note "estimated run time: ${estimate}s (temp dir: $work)"
 for t in "${up_targets[@]}"; do
   run_wrk "$t" 50 /small "$warmup" >/dev/null
 done
+if [[ -e "$rm_access_log" ]]; then : >"$rm_access_log"; fi  # the warm-up's lines
 
 for ((round = 1; round <= rounds; round++)); do
   for s in "${scenarios[@]}"; do
@@ -551,6 +578,14 @@ for ((round = 1; round <= rounds; round++)); do
       busy_after="$(machine_busy_ticks)" self_after="$(self_ticks)" wall_after="$EPOCHREALTIME"
       # shellcheck disable=SC2086
       after="$(cpu_ticks $pids)" backend_after="$(cpu_ticks $backend_pids)"
+      log_note=""
+      if [[ "$t" == rm-log ]]; then
+        # Lines still buffered (flushed every 200 ms or 32 KiB) land after this;
+        # the count is a sanity check, not an exact match.
+        sleep 0.3
+        log_note=", access log $(wc -l <"$rm_access_log") lines"
+        : >"$rm_access_log"  # opened with O_APPEND: writes go on at offset 0
+      fi
       if [[ "$result" == NA ]]; then
         note "round $round $name $t: wrk gave no result (see $work/wrk-$t.log)"
         continue
@@ -568,8 +603,9 @@ for ((round = 1; round <= rounds; round++)); do
         cpu="$(awk -v t="$ticks" -v hz="$clk_tck" -v n="$req" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
       fi
       echo "$round,$name,$conns,$path,$t,$req,$secs,$rps,$p50,$p99,$ticks,$cpu,$non2xx,$serr,$other_pct" >>"$csv"
+      if [[ $((non2xx + serr)) -gt 0 ]]; then log_note+=", ERRORS: $non2xx non-2xx, $serr socket errors"; fi
       note "round $round/$rounds $name $t: $rps rps, p50 ${p50} ms, p99 ${p99} ms," \
-        "cpu ${cpu:--} us/req, other load ${other_pct}%"
+        "cpu ${cpu:--} us/req, other load ${other_pct}%${log_note}"
     done
   done
 done
@@ -633,7 +669,8 @@ for _ in range(600):  # until the shell says it has measured; 60 s at most
     time.sleep(0.1)
 EOF
   for t in "${up_targets[@]}"; do
-    [[ "$t" != direct && "$t" != nginx-ka512 && -z "${skipped[$t]:-}" ]] || continue
+    [[ "$t" == nginx || "$t" == haproxy || "$t" == routemeter ]] || continue
+    [[ -z "${skipped[$t]:-}" ]] || continue
     pids="$(target_pids "$t")"
     # shellcheck disable=SC2086
     rss_before="$(rss_kib $pids)"
@@ -678,7 +715,7 @@ import csv, os, statistics, sys
 from collections import defaultdict
 
 rows = list(csv.DictReader(open(sys.argv[1])))
-order = ["direct", "nginx", "nginx-ka512", "haproxy", "routemeter"]
+order = ["direct", "nginx", "nginx-ka512", "haproxy", "routemeter", "rm-nometrics", "rm-log"]
 scen = [("small-c50", "GET /small (33-byte body), 50 connections"),
         ("64k-c50", "GET /64k (64 KiB body), 50 connections"),
         ("small-c500", "GET /small (33-byte body), 500 connections")]
@@ -703,6 +740,12 @@ if loads:
         line += (" **The machine was not quiet: rps and latency are low and noisy; "
                  "CPU us/req is less affected.**")
     out.append(line)
+if any(r["target"] in ("routemeter", "rm-nometrics", "rm-log") for r in rows):
+    out.append("routemeter targets: one upstream with `max_idle_connections = 512` (the "
+               "counterpart of nginx-ka512; the default 64 churns upstream connections at "
+               "500 clients, as nginx's keepalive 64 does), access log off; rm-nometrics is "
+               "the same with `ROUTEMETER_BENCH_NO_METRICS=1` (no metrics recorded), rm-log "
+               "the same with a JSON access log to a file.")
 out.append("")
 summary = {}
 for name, title in scen:
@@ -734,22 +777,49 @@ for name, title in scen:
     out.append("")
     summary[name] = m
 
+def cpu_ratio(a, b):
+    if a["cpu_us_per_req"] and b["cpu_us_per_req"]:
+        return f", CPU/req {a['cpu_us_per_req'] / b['cpu_us_per_req']:.2f}x"
+    return ""
+
 parts = []
 for name, _ in scen:
     m = summary.get(name, {})
-    if "routemeter" not in m or "nginx" not in m:
+    if "routemeter" not in m:
         continue
-    r, n = m["routemeter"], m["nginx"]
-    s = f"{name} rps {r['rps'] / n['rps']:.2f}x"
-    if r["cpu_us_per_req"] and n["cpu_us_per_req"]:
-        s += f", CPU/req {r['cpu_us_per_req'] / n['cpu_us_per_req']:.2f}x"
-    if name == "small-c500" and "nginx-ka512" in m:
-        s += f" (vs nginx keepalive 512: rps {r['rps'] / m['nginx-ka512']['rps']:.2f}x)"
+    r = m["routemeter"]
+    refs = [t for t in ("nginx", "nginx-ka512", "haproxy") if t in m]
+    if not refs:
+        continue
+    s = name + " " + "; ".join(
+        f"vs {t}: rps {r['rps'] / m[t]['rps']:.2f}x{cpu_ratio(r, m[t])}" for t in refs)
     parts.append(s)
 if parts:
-    out.append("Summary, routemeter / nginx: " + "; ".join(parts) + ".")
+    out.append("Summary, routemeter / the others: " + ". ".join(parts) + ".")
 else:
-    out.append("Summary, routemeter / nginx: not measured (routemeter or nginx did not run).")
+    out.append("Summary, routemeter / the others: not measured (routemeter or no other proxy ran).")
+
+def cost_line(title, base, cheap, bar):
+    # cost = 1 - rps(with the feature) / rps(without it); CPU difference in us/req.
+    items = []
+    for name, _ in scen:
+        m = summary.get(name, {})
+        if base not in m or cheap not in m or not m[cheap]["rps"]:
+            continue
+        with_, without = m[base], m[cheap]
+        cost = 1 - with_["rps"] / without["rps"]
+        item = f"{name} {cost * 100:+.1f}% of throughput"
+        if with_["cpu_us_per_req"] and without["cpu_us_per_req"]:
+            d = with_["cpu_us_per_req"] - without["cpu_us_per_req"]
+            item += f", CPU {d:+.1f} us/req ({d / without['cpu_us_per_req'] * 100:+.0f}%)"
+        item += " (within the bar)" if cost <= bar else " (**over the bar**)"
+        items.append(item)
+    if items:
+        out.append("")
+        out.append(f"{title} (bar: at most {bar * 100:.0f}% of throughput): " + "; ".join(items) + ".")
+
+cost_line("Metrics cost, 1 - rps(routemeter) / rps(rm-nometrics)", "routemeter", "rm-nometrics", 0.10)
+cost_line("Access-log cost, 1 - rps(rm-log) / rps(routemeter)", "rm-log", "routemeter", 0.10)
 
 idle = os.environ.get("IDLE")
 if idle and os.path.exists(idle):
@@ -765,6 +835,15 @@ if idle and os.path.exists(idle):
             b, a, ok = int(r["rss_before_kib"]), int(r["rss_after_kib"]), int(r["connections_ok"])
             per = f"{(a - b) / ok:.2f}" if ok else "-"
             out.append(f"| {r['target']} | {ok} of {r['connections_wanted']} | {b / 1024:.1f} | {a / 1024:.1f} | {per} |")
+        for r in irows:
+            if r["target"] != "routemeter" or not int(r["connections_ok"]):
+                continue
+            ok = int(r["connections_ok"])
+            added = (int(r["rss_after_kib"]) - int(r["rss_before_kib"])) * 1024 * 10000 / ok
+            verdict = "within the bar" if added <= 40e6 else "**over the bar**"
+            out.append("")
+            out.append(f"routemeter adds {added / 1e6:.1f} MB ({added / 2**20:.1f} MiB) of RSS per "
+                       f"10,000 idle keep-alive client connections (bar: at most 40 MB): {verdict}.")
 
 skips = [l.split("\t", 1) for l in os.environ.get("SKIPS", "").splitlines() if l]
 if skips:

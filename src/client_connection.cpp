@@ -279,30 +279,18 @@ void ClientConnection::render_upstream_head(const http::RequestHead& head, std::
     h.append(head.query);
   }
   h += " HTTP/1.1\r\n";
-  // Connection may name further hop-by-hop headers; collect its values first.
-  std::string_view conn_values[4];
-  size_t n_conn = 0;
+  const http::HopByHop hop(head.headers);
+  bool has_xff = false;
   for (const http::Header& f : head.headers) {
-    if (n_conn < 4 && http::iequals(f.name, "connection")) conn_values[n_conn++] = f.value;
-  }
-  std::string_view xff;
-  bool xff_many = false;
-  for (const http::Header& f : head.headers) {
-    if (http::is_hop_by_hop(f.name) || http::iequals(f.name, "host") ||
+    if (hop.contains(f.name) || http::iequals(f.name, "host") ||
         http::iequals(f.name, "content-length") || http::iequals(f.name, "expect") ||
         http::iequals(f.name, "x-forwarded-proto") || http::iequals(f.name, "x-forwarded-host")) {
       continue;
     }
     if (http::iequals(f.name, "x-forwarded-for")) {
-      if (!xff.empty()) xff_many = true;
-      if (xff.empty()) xff = f.value;
+      has_xff = true;
       continue;
     }
-    bool listed = false;
-    for (size_t i = 0; i < n_conn && !listed; ++i) {
-      listed = http::connection_lists(conn_values[i], f.name);
-    }
-    if (listed) continue;
     h.append(f.name);
     h += ": ";
     h.append(f.value);
@@ -314,17 +302,14 @@ void ClientConnection::render_upstream_head(const http::RequestHead& head, std::
     h += "\r\n";
   }
   h += "X-Forwarded-For: ";
-  if (xff_many) {
-    // Several X-Forwarded-For fields form one list, in order.
+  if (has_xff) {
+    // Every X-Forwarded-For field received forms one list, in order; we add ours.
     for (const http::Header& f : head.headers) {
       if (http::iequals(f.name, "x-forwarded-for")) {
         h.append(f.value);
         h += ", ";
       }
     }
-  } else if (!xff.empty()) {
-    h.append(xff);
-    h += ", ";
   }
   h.append(client_ip_);
   h += "\r\nX-Forwarded-Proto: http\r\n";
@@ -356,9 +341,8 @@ void ClientConnection::reply(int status, bool close_after) {
   record_.status = status;
   if (record_.start_ns == 0) record_.start_ns = monotonic_ns();
   const bool http10 = head_.version_minor == 0;
-  record_.response_body_bytes = write_local_reply(out_.get(), status, !keep_alive_,
-                                                  http10 && keep_alive_,
-                                                  head_.method == http::Method::kHead);
+  record_.response_body_bytes = write_local_reply(
+      out_.get(), status, !keep_alive_, http10 && keep_alive_, head_.method == http::Method::kHead);
   state_ = State::kReplying;
   set_timer(nullptr);
   finishing_ = true;
@@ -396,8 +380,7 @@ bool ClientConnection::flush() {
 
 void ClientConnection::handle_write() {
   flush();
-  if (!closed_ && state_ == State::kExchange &&
-      evbuffer_get_length(out_.get()) < kLowWater) {
+  if (!closed_ && state_ == State::kExchange && evbuffer_get_length(out_.get()) < kLowWater) {
     exchange_.resume();
   }
 }

@@ -19,8 +19,8 @@ constexpr size_t kMaxResponseHead = 64 * 1024;
 
 Exchange::~Exchange() { abort(); }
 
-void Exchange::start(std::shared_ptr<WorkerRuntime> runtime, const Request& req,
-                     std::string& head, evbuffer* body) {
+void Exchange::start(std::shared_ptr<WorkerRuntime> runtime, const Request& req, std::string& head,
+                     evbuffer* body) {
   runtime_ = std::move(runtime);
   req_ = req;
   pool_ = runtime_->pools[req.upstream].get();
@@ -245,18 +245,9 @@ void Exchange::render_response_head() {
     h.append(r.reason);
   }
   h += "\r\n";
-  std::string_view conn_values[4];
-  size_t n_conn = 0;
+  const http::HopByHop hop(r.headers);
   for (const http::Header& f : r.headers) {
-    if (n_conn < 4 && http::iequals(f.name, "connection")) conn_values[n_conn++] = f.value;
-  }
-  for (const http::Header& f : r.headers) {
-    if (http::is_hop_by_hop(f.name) || http::iequals(f.name, "content-length")) continue;
-    bool listed = false;
-    for (size_t i = 0; i < n_conn && !listed; ++i) {
-      listed = http::connection_lists(conn_values[i], f.name);
-    }
-    if (listed) continue;
+    if (hop.contains(f.name) || http::iequals(f.name, "content-length")) continue;
     h.append(f.name);
     h += ": ";
     h.append(f.value);
@@ -287,8 +278,8 @@ void Exchange::relay_body() {
       done = true;
       break;
     case BodyMode::kLength: {
-      size_t take = static_cast<size_t>(
-          std::min<uint64_t>(evbuffer_get_length(in), body_remaining_));
+      size_t take =
+          static_cast<size_t>(std::min<uint64_t>(evbuffer_get_length(in), body_remaining_));
       if (take != 0) evbuffer_remove_buffer(in, out, take);
       body_remaining_ -= take;
       rec.response_body_bytes += take;

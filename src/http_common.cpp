@@ -291,4 +291,20 @@ bool valid_host(std::string_view v) {
 }
 
 }  // namespace detail
+HopByHop::HopByHop(const std::vector<Header>& headers) {
+  for (const Header& h : headers) {
+    if (count_ < kMaxConnectionHeaders && iequals(h.name, "connection")) {
+      connection_[count_++] = h.value;
+    }
+  }
+}
+
+bool HopByHop::contains(std::string_view name) const {
+  if (is_hop_by_hop(name)) return true;
+  for (size_t i = 0; i < count_; ++i) {
+    if (connection_lists(connection_[i], name)) return true;
+  }
+  return false;
+}
+
 }  // namespace routemeter::http

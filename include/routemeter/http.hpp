@@ -170,4 +170,17 @@ bool is_hop_by_hop(std::string_view name);
 // Whether `name` is listed in a Connection header value (comma-separated tokens).
 bool connection_lists(std::string_view connection_value, std::string_view name);
 
+// The hop-by-hop fields of one message: the fixed set plus every field its
+// Connection headers name. Holds views into the message's headers.
+class HopByHop {
+ public:
+  explicit HopByHop(const std::vector<Header>& headers);
+  bool contains(std::string_view name) const;
+
+ private:
+  static constexpr size_t kMaxConnectionHeaders = 8;
+  std::string_view connection_[kMaxConnectionHeaders];
+  size_t count_ = 0;
+};
+
 }  // namespace routemeter::http

@@ -109,7 +109,9 @@ TEST_CASE("a delayed reply does not hold up other connections", "[harness]") {
   CHECK(since(start) < 350ms);
   Response r = slow.read_response();
   CHECK(r.body == "slow");
-  CHECK(since(start) >= 400ms);
+  // libevent arms timers from the time cached at the top of its loop
+  // iteration, so one may fire a few ms early by a fresh clock.
+  CHECK(since(start) >= 390ms);
 }
 
 TEST_CASE("a body cut short by the upstream is reported as incomplete", "[harness]") {
