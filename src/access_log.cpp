@@ -96,8 +96,7 @@ bool AccessLogSink::reopen(std::string* error) {
   return true;
 }
 
-AccessLogWriter::AccessLogWriter(event_base* base)
-    : timer_(evtimer_new(base, &on_timer, this)) {
+AccessLogWriter::AccessLogWriter(event_base* base) : timer_(evtimer_new(base, &on_timer, this)) {
   buffer_.reserve(kFlushBytes + 1024);
 }
 
@@ -114,8 +113,8 @@ void AccessLogWriter::flush() {
   buffer_.clear();
 }
 
-void AccessLogWriter::write(AccessLogSink& sink, const Snapshot& snapshot,
-                            const RequestRecord& rec, const AccessLogFields& fields) {
+void AccessLogWriter::write(AccessLogSink& sink, const Snapshot& snapshot, const RequestRecord& rec,
+                            const AccessLogFields& fields) {
   if (sink_ != &sink) {
     flush();
     sink_ = &sink;
@@ -208,7 +207,7 @@ void AccessLogWriter::format_combined(std::string& out, const RequestRecord& rec
   out += tbuf;
   out += " \"";
   out.append(http::method_name(rec.method) == "OTHER" ? std::string_view("-")
-                                                        : http::method_name(rec.method));
+                                                      : http::method_name(rec.method));
   out += ' ';
   for (char c : fields.path) out += (c == '"' || static_cast<unsigned char>(c) < 0x20) ? '_' : c;
   out += ' ';

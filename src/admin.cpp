@@ -32,8 +32,8 @@ AdminResponse AdminServer::index() const {
   AdminResponse r;
   r.body = "routemeter admin\n\n";
   for (const AdminEndpoint& e : endpoints_) {
-    r.body += e.method + " " + e.path + std::string(e.path.size() < 14 ? 14 - e.path.size() : 1, ' ') +
-              e.help + "\n";
+    r.body += e.method + " " + e.path +
+              std::string(e.path.size() < 14 ? 14 - e.path.size() : 1, ' ') + e.help + "\n";
   }
   return r;
 }
@@ -42,17 +42,20 @@ AdminResponse AdminServer::handle(const AdminRequest& req, std::string_view auth
   if (token_ && req.path != "/healthz") {
     const std::string expected = "Bearer " + *token_;
     if (authorization != expected) {
-      return {401, "text/plain; charset=utf-8", "unauthorized: send Authorization: Bearer <token>\n"};
+      return {401, "text/plain; charset=utf-8",
+              "unauthorized: send Authorization: Bearer <token>\n"};
     }
   }
   if (req.path == "/") {
-    if (req.method != "GET" && req.method != "HEAD") return {405, "text/plain", "method not allowed\n"};
+    if (req.method != "GET" && req.method != "HEAD")
+      return {405, "text/plain", "method not allowed\n"};
     return index();
   }
   for (const AdminEndpoint& e : endpoints_) {
     if (e.path != req.path) continue;
     const bool method_ok = req.method == e.method || (e.method == "GET" && req.method == "HEAD");
-    if (!method_ok) return {405, "text/plain; charset=utf-8", "method not allowed: use " + e.method + "\n"};
+    if (!method_ok)
+      return {405, "text/plain; charset=utf-8", "method not allowed: use " + e.method + "\n"};
     return e.handler(req);
   }
   return {404, "text/plain; charset=utf-8", "not found; GET / lists the endpoints\n"};
@@ -64,10 +67,18 @@ void AdminServer::on_request(evhttp_request* req) {
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
   std::string_view method;
   switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET: method = "GET"; break;
-    case EVHTTP_REQ_POST: method = "POST"; break;
-    case EVHTTP_REQ_HEAD: method = "HEAD"; break;
-    default: method = "OTHER"; break;
+    case EVHTTP_REQ_GET:
+      method = "GET";
+      break;
+    case EVHTTP_REQ_POST:
+      method = "POST";
+      break;
+    case EVHTTP_REQ_HEAD:
+      method = "HEAD";
+      break;
+    default:
+      method = "OTHER";
+      break;
   }
   evkeyvalq* in = evhttp_request_get_input_headers(req);
   const char* auth = evhttp_find_header(in, "Authorization");
@@ -117,7 +128,8 @@ bool accepts_gzip(std::string_view v) {
     while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
     size_t semi = item.find(';');
     std::string_view coding = item.substr(0, semi);
-    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
+      coding.remove_suffix(1);
     if (!http::iequals(coding, "gzip") && coding != "*") continue;
     if (semi == std::string_view::npos) return true;
     std::string_view params = item.substr(semi + 1);

@@ -40,8 +40,7 @@ void print_version() {
   std::cout << "routemeter " << routemeter::build::kVersion << " (revision "
             << routemeter::build::kRevision << ", built " << routemeter::build::kDate << ")\n"
             << "libevent " << event_get_version() << "\n"
-            << "toml++ " << TOML_LIB_MAJOR << "." << TOML_LIB_MINOR << "." << TOML_LIB_PATCH
-            << "\n"
+            << "toml++ " << TOML_LIB_MAJOR << "." << TOML_LIB_MINOR << "." << TOML_LIB_PATCH << "\n"
             << "prometheus-cpp 1.0\n";
 }
 

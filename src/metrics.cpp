@@ -1,11 +1,10 @@
 #include "routemeter/metrics.hpp"
 
-
 #include <sstream>
 
 #include "routemeter/http.hpp"
-#include "routemeter/text_format.hpp"
 #include "routemeter/router.hpp"
+#include "routemeter/text_format.hpp"
 
 namespace routemeter {
 namespace {
@@ -62,7 +61,6 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
   collectables_.push_back(request_latency);
 }
 
-
 Metrics::~Metrics() = default;
 
 void Metrics::add_collectable(std::weak_ptr<prometheus::Collectable> c) {
@@ -100,8 +98,7 @@ void Metrics::release(const std::string& key) {
   for (auto& [child, remove] : removers) remove();
 }
 
-void Metrics::on_created(const std::string& key, const void* child,
-                         std::function<void()> remover) {
+void Metrics::on_created(const std::string& key, const void* child, std::function<void()> remover) {
   std::lock_guard<std::mutex> lock(keys_mu_);
   auto& removers = keys_[key].removers;
   for (const auto& r : removers) {
@@ -131,10 +128,10 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
     s.in_flight = &add_child(metrics, metrics.requests_in_flight, key, {{"upstream", name}});
     if (name != "none") {
       for (size_t k = 1; k < kUpstreamErrorKinds; ++k) {
-        s.errors[k] = &add_child(
-            metrics, metrics.upstream_errors, key,
-            {{"upstream", name},
-             {"kind", std::string(upstream_error_name(static_cast<UpstreamError>(k)))}});
+        s.errors[k] =
+            &add_child(metrics, metrics.upstream_errors, key,
+                       {{"upstream", name},
+                        {"kind", std::string(upstream_error_name(static_cast<UpstreamError>(k)))}});
       }
     }
     return s;

@@ -27,8 +27,7 @@ uint16_t SocketAddress::port() const {
 std::string peer_ip(const sockaddr_storage& addr) {
   char buf[INET6_ADDRSTRLEN] = {0};
   if (addr.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, buf,
-              sizeof buf);
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, buf, sizeof buf);
   } else if (addr.ss_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, buf, sizeof buf);
   }

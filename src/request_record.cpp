@@ -6,12 +6,18 @@ namespace routemeter {
 
 std::string_view upstream_error_name(UpstreamError e) {
   switch (e) {
-    case UpstreamError::kNone: return "none";
-    case UpstreamError::kConnectRefused: return "connect_refused";
-    case UpstreamError::kConnectTimeout: return "connect_timeout";
-    case UpstreamError::kResponseTimeout: return "response_timeout";
-    case UpstreamError::kReset: return "reset";
-    case UpstreamError::kBadResponse: return "bad_response";
+    case UpstreamError::kNone:
+      return "none";
+    case UpstreamError::kConnectRefused:
+      return "connect_refused";
+    case UpstreamError::kConnectTimeout:
+      return "connect_timeout";
+    case UpstreamError::kResponseTimeout:
+      return "response_timeout";
+    case UpstreamError::kReset:
+      return "reset";
+    case UpstreamError::kBadResponse:
+      return "bad_response";
   }
   return "none";
 }

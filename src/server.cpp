@@ -20,8 +20,7 @@ namespace {
 constexpr int kBacklog = 4096;
 
 double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 size_t worker_count(const Config& config) {
@@ -118,40 +117,39 @@ bool Server::bind_admin(const Config& config, std::string* error) {
 }
 
 void Server::add_admin_endpoints() {
-  admin_->add({"/metrics", "GET", "Prometheus metrics (text format 0.0.4; gzip if asked)",
-               [this](const AdminRequest&) {
-                 return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                                      metrics_->render()};
+  admin_->add(
+      {"/metrics", "GET", "Prometheus metrics (text format 0.0.4; gzip if asked)",
+       [this](const AdminRequest&) {
+         return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->render()};
+       }});
+  admin_->add({"/healthz", "GET", "200 while the process runs", [](const AdminRequest&) {
+                 return AdminResponse{200, "text/plain", "ok\n"};
                }});
-  admin_->add({"/healthz", "GET", "200 while the process runs",
-               [](const AdminRequest&) { return AdminResponse{200, "text/plain", "ok\n"}; }});
-  admin_->add({"/readyz", "GET", "200 when serving, 503 while draining",
-               [this](const AdminRequest&) {
-                 return draining_ ? AdminResponse{503, "text/plain", "draining\n"}
-                                  : AdminResponse{200, "text/plain", "ready\n"};
-               }});
+  admin_->add(
+      {"/readyz", "GET", "200 when serving, 503 while draining", [this](const AdminRequest&) {
+         return draining_ ? AdminResponse{503, "text/plain", "draining\n"}
+                          : AdminResponse{200, "text/plain", "ready\n"};
+       }});
   admin_->add({"/version", "GET", "version, revision, build date, libraries (JSON)",
                [](const AdminRequest&) {
-                 std::string body = std::string("{\"version\":\"") + build::kVersion +
-                                    "\",\"revision\":\"" + build::kRevision +
-                                    "\",\"build_date\":\"" + build::kDate +
-                                    "\",\"libraries\":{\"libevent\":\"" +
-                                    json_escape(event_get_version()) +
-                                    "\",\"prometheus-cpp\":\"1.0\",\"tomlplusplus\":\"3\"}}\n";
+                 std::string body =
+                     std::string("{\"version\":\"") + build::kVersion + "\",\"revision\":\"" +
+                     build::kRevision + "\",\"build_date\":\"" + build::kDate +
+                     "\",\"libraries\":{\"libevent\":\"" + json_escape(event_get_version()) +
+                     "\",\"prometheus-cpp\":\"1.0\",\"tomlplusplus\":\"3\"}}\n";
                  return AdminResponse{200, "application/json", body};
                }});
-  admin_->add({"/config", "GET", "the effective config (JSON, token omitted)",
-               [this](const AdminRequest&) {
-                 return AdminResponse{200, "application/json",
-                                      config_to_json(snapshot_->config()) + "\n"};
-               }});
-  admin_->add({"/-/reload", "POST", "reload the config file (as SIGHUP)",
-               [this](const AdminRequest&) {
-                 ReloadResult r = reload();
-                 std::string body = r.ok ? "reloaded\n" : "reload failed; old config kept\n";
-                 if (!r.message.empty()) body += r.message + "\n";
-                 return AdminResponse{r.ok ? 200 : 400, "text/plain; charset=utf-8", body};
-               }});
+  admin_->add(
+      {"/config", "GET", "the effective config (JSON, token omitted)", [this](const AdminRequest&) {
+         return AdminResponse{200, "application/json", config_to_json(snapshot_->config()) + "\n"};
+       }});
+  admin_->add(
+      {"/-/reload", "POST", "reload the config file (as SIGHUP)", [this](const AdminRequest&) {
+         ReloadResult r = reload();
+         std::string body = r.ok ? "reloaded\n" : "reload failed; old config kept\n";
+         if (!r.message.empty()) body += r.message + "\n";
+         return AdminResponse{r.ok ? 200 : 400, "text/plain; charset=utf-8", body};
+       }});
 }
 
 int Server::run() {
@@ -172,8 +170,8 @@ int Server::run() {
   // Benchmarking only (scripts/bench.sh measures what metrics cost): the
   // data path records nothing. Not a configuration option.
   bench_no_metrics_ = std::getenv("ROUTEMETER_BENCH_NO_METRICS") != nullptr;
-  snapshot_ = Snapshot::build(loaded.config, bench_no_metrics_ ? nullptr : metrics_.get(), sink,
-                              &error);
+  snapshot_ =
+      Snapshot::build(loaded.config, bench_no_metrics_ ? nullptr : metrics_.get(), sink, &error);
   if (!snapshot_) {
     log_error(config_path_ + ": " + error);
     return 1;
@@ -182,7 +180,8 @@ int Server::run() {
   const std::string& ns = config.metrics.name_space;
   collectors_.push_back(std::make_shared<ConnectionsCollector>(ns));
   collectors_.push_back(std::make_shared<ProcessCollector>());
-  collectors_.push_back(std::make_shared<BuildInfoCollector>(ns, build::kVersion, build::kRevision));
+  collectors_.push_back(
+      std::make_shared<BuildInfoCollector>(ns, build::kVersion, build::kRevision));
   collectors_.push_back(std::make_shared<ServerUpCollector>(ns, [this] { return snapshot_; }));
   for (auto& c : collectors_) metrics_->add_collectable(c);
   metrics_->config_last_reload_successful.Add({}).Set(1);
@@ -205,8 +204,7 @@ int Server::run() {
     event_add(signal_events_.back().get(), nullptr);
   }
   for (size_t w = 0; w < workers; ++w) {
-    workers_.push_back(
-        std::make_unique<Worker>(w, std::move(worker_fds_[w]), snapshot_));
+    workers_.push_back(std::make_unique<Worker>(w, std::move(worker_fds_[w]), snapshot_));
   }
   for (auto& w : workers_) w->start();
 

@@ -7,13 +7,15 @@
 namespace routemeter {
 
 std::vector<prometheus::MetricFamily> ConnectionsCollector::Collect() const {
-  prometheus::MetricFamily active{ns_ + "_connections_active", "Open client connections.",
-                                  prometheus::MetricType::Gauge, {}};
+  prometheus::MetricFamily active{
+      ns_ + "_connections_active", "Open client connections.", prometheus::MetricType::Gauge, {}};
   prometheus::ClientMetric a;
   a.gauge.value = static_cast<double>(Worker::active_connections.load(std::memory_order_relaxed));
   active.metric.push_back(a);
-  prometheus::MetricFamily total{ns_ + "_connections_total", "Client connections accepted.",
-                                 prometheus::MetricType::Counter, {}};
+  prometheus::MetricFamily total{ns_ + "_connections_total",
+                                 "Client connections accepted.",
+                                 prometheus::MetricType::Counter,
+                                 {}};
   prometheus::ClientMetric t;
   t.counter.value = static_cast<double>(Worker::total_connections.load(std::memory_order_relaxed));
   total.metric.push_back(t);
@@ -24,7 +26,8 @@ std::vector<prometheus::MetricFamily> ServerUpCollector::Collect() const {
   prometheus::MetricFamily fam{ns_ + "_upstream_server_up",
                                "Whether the proxy considers an upstream server healthy (1) or "
                                "not (0).",
-                               prometheus::MetricType::Gauge, {}};
+                               prometheus::MetricType::Gauge,
+                               {}};
   std::shared_ptr<const Snapshot> snap = current_();
   if (snap) {
     for (const ResolvedUpstream& up : snap->upstreams()) {

@@ -52,8 +52,7 @@ void ResolvedUpstream::report_success(size_t server) const {
 bool ResolvedUpstream::eligible(size_t server, uint64_t now_ns) const {
   ServerHealth& h = health[server];
   if (h.up.load(std::memory_order_relaxed)) return true;
-  const uint64_t interval =
-      static_cast<uint64_t>(config->health.interval.count()) * 1000000ull;
+  const uint64_t interval = static_cast<uint64_t>(config->health.interval.count()) * 1000000ull;
   uint64_t last = h.last_probe_ns.load(std::memory_order_relaxed);
   if (now_ns - std::max(last, h.down_since_ns.load(std::memory_order_relaxed)) < interval) {
     return false;

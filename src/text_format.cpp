@@ -144,11 +144,16 @@ void append_metric(std::string& out, const prometheus::MetricFamily& f,
 
 const char* type_name(prometheus::MetricType t) {
   switch (t) {
-    case prometheus::MetricType::Counter: return "counter";
-    case prometheus::MetricType::Gauge: return "gauge";
-    case prometheus::MetricType::Summary: return "summary";
-    case prometheus::MetricType::Histogram: return "histogram";
-    case prometheus::MetricType::Untyped: return "untyped";
+    case prometheus::MetricType::Counter:
+      return "counter";
+    case prometheus::MetricType::Gauge:
+      return "gauge";
+    case prometheus::MetricType::Summary:
+      return "summary";
+    case prometheus::MetricType::Histogram:
+      return "histogram";
+    case prometheus::MetricType::Untyped:
+      return "untyped";
   }
   return "untyped";
 }

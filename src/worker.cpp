@@ -164,8 +164,8 @@ void Worker::accept_ready(int listen_fd) {
     }
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
-    int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
-                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or a transient error (EMFILE...): try on the next wake-up
     tune_socket(fd);
     auto conn = std::make_unique<ClientConnection>(*this, fd, peer_ip(peer));
@@ -198,8 +198,8 @@ void Worker::on_reap(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Worker*>(arg);
   auto& conns = self->connections_;
   for (ClientConnection* dead : self->retired_) {
-    auto it = std::find_if(conns.begin(), conns.end(),
-                           [dead](const auto& p) { return p.get() == dead; });
+    auto it =
+        std::find_if(conns.begin(), conns.end(), [dead](const auto& p) { return p.get() == dead; });
     if (it != conns.end()) {
       std::swap(*it, conns.back());
       conns.pop_back();

@@ -47,7 +47,7 @@ class AccessLogSink {
 // What a line says beyond the RequestRecord (views valid during write()).
 struct AccessLogFields {
   std::string_view client;
-  std::string_view path;  // request target as received
+  std::string_view path;     // request target as received
   std::string_view version;  // "HTTP/1.1"
   std::string_view referer;
   std::string_view user_agent;

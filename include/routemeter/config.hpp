@@ -58,8 +58,7 @@ struct SummaryQuantile {
 
 struct MetricsConfig {
   std::string name_space = "routemeter";  // TOML key: namespace
-  std::vector<double> histogram_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                        0.5,   1,    2.5,   5,    10};
+  std::vector<double> histogram_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
   std::vector<SummaryQuantile> summary_quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}};
   Duration summary_max_age = std::chrono::seconds(60);
   uint32_t summary_age_buckets = 5;
@@ -101,11 +100,11 @@ enum class PathMatch { kExact, kPrefix, kRegex };
 struct RouteConfig {
   std::string name;
   PathMatch match = PathMatch::kPrefix;
-  std::string path;              // the exact path, the prefix or the regex source
+  std::string path;                  // the exact path, the prefix or the regex source
   std::vector<std::string> methods;  // upper-cased; empty = any
-  std::string host;              // lower-cased; empty = any; "*.example.com" = wildcard
+  std::string host;                  // lower-cased; empty = any; "*.example.com" = wildcard
   std::string upstream;
-  size_t upstream_index = 0;     // index into Config::upstreams, resolved by validation
+  size_t upstream_index = 0;  // index into Config::upstreams, resolved by validation
   bool strip_prefix = false;
   SourcePosition position;  // of the [[route]] table
 };
@@ -141,8 +140,8 @@ ConfigLoadResult load_config_file(const std::string& path);
 ConfigLoadResult parse_config(std::string_view toml_text, std::string_view source_path);
 
 // Value syntaxes shared with the rest of the program.
-std::optional<Duration> parse_duration(std::string_view text);  // "250ms", "10s", "2m", "1h"
-std::optional<uint64_t> parse_size(std::string_view text);      // "512", "16KiB", "8MiB", "1GiB"
+std::optional<Duration> parse_duration(std::string_view text);   // "250ms", "10s", "2m", "1h"
+std::optional<uint64_t> parse_size(std::string_view text);       // "512", "16KiB", "8MiB", "1GiB"
 std::optional<HostPort> parse_host_port(std::string_view text);  // "h:p", "[v6]:p"
 // The inverse of parse_duration, in the largest unit that is exact: "2m", "1500ms", "0s".
 std::string format_duration(Duration duration);

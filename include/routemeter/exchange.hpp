@@ -24,10 +24,10 @@ class Exchange final : public UpstreamUser {
   ~Exchange();
 
   struct Request {
-    size_t upstream = 0;           // index into the runtime's pools
+    size_t upstream = 0;  // index into the runtime's pools
     http::Method method = http::Method::kGet;
-    bool client_http10 = false;    // the client speaks HTTP/1.0: no chunked to it
-    bool retryable = false;        // idempotent and bodiless: may retry on a fresh connection
+    bool client_http10 = false;  // the client speaks HTTP/1.0: no chunked to it
+    bool retryable = false;      // idempotent and bodiless: may retry on a fresh connection
   };
   // Starts forwarding. `head` is the rendered upstream request head; `body`
   // (may be empty) is moved out. Progress and the end are reported to the client.
@@ -75,9 +75,9 @@ class Exchange final : public UpstreamUser {
   bool paused_ = false;
   uint64_t body_remaining_ = 0;
   http::ChunkedParser chunked_;
-  std::string head_;      // upstream request head, kept for one retry
-  EvbufferPtr body_;      // upstream request body
-  std::string scratch_;   // response head rendering
+  std::string head_;     // upstream request head, kept for one retry
+  EvbufferPtr body_;     // upstream request body
+  std::string scratch_;  // response head rendering
   http::ResponseHead response_;
 };
 

@@ -21,12 +21,12 @@
 #include <prometheus/registry.h>
 
 #include <array>
-#include <functional>
-#include <map>
-#include <mutex>
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,7 +37,7 @@
 
 namespace routemeter {
 
-constexpr size_t kMethodCount = 10;  // http::Method values, kOther last
+constexpr size_t kMethodCount = 10;        // http::Method values, kOther last
 constexpr size_t kUpstreamErrorKinds = 6;  // UpstreamError values, kNone first
 
 class Snapshot;
@@ -115,7 +115,7 @@ class MetricsBinding {
   struct RouteSlot {
     std::array<MethodSlot, kMethodCount> methods;
   };
-  struct RouteSeries {  // shared by all workers
+  struct RouteSeries {          // shared by all workers
     prometheus::Labels labels;  // upstream, route
     size_t upstream = 0;        // index into upstreams_ (last = "none")
     prometheus::Counter* request_bytes = nullptr;
@@ -132,9 +132,9 @@ class MetricsBinding {
   std::vector<std::string> keys_;  // retained keys, released on destruction
   prometheus::Counter& code_counter(MethodSlot& slot, size_t route, size_t method, int code);
 
-  Metrics& metrics_;  // outlives every binding (owned by the Server)
-  std::vector<RouteSeries> routes_;        // config routes, then "unmatched"
-  std::vector<UpstreamSeries> upstreams_;  // config upstreams, then "none"
+  Metrics& metrics_;                                // outlives every binding (owned by the Server)
+  std::vector<RouteSeries> routes_;                 // config routes, then "unmatched"
+  std::vector<UpstreamSeries> upstreams_;           // config upstreams, then "none"
   std::vector<std::vector<RouteSlot>> per_worker_;  // [worker][route]
 };
 

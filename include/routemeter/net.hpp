@@ -7,11 +7,11 @@
 #include <event2/buffer.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <cstddef>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 
 #include "routemeter/config.hpp"
 #include "routemeter/event_handles.hpp"

@@ -29,11 +29,11 @@ struct RequestRecord {
   int status = 0;
   uint64_t request_body_bytes = 0;
   uint64_t response_body_bytes = 0;
-  uint64_t start_ns = 0;     // monotonic: request head read
-  uint64_t end_ns = 0;       // monotonic: last response byte written
-  int64_t server = -1;       // index of the upstream server used, -1 if none
+  uint64_t start_ns = 0;  // monotonic: request head read
+  uint64_t end_ns = 0;    // monotonic: last response byte written
+  int64_t server = -1;    // index of the upstream server used, -1 if none
   UpstreamError error = UpstreamError::kNone;
-  bool in_flight = false;    // counted in requests_in_flight (begin() was called)
+  bool in_flight = false;  // counted in requests_in_flight (begin() was called)
   void clear() { *this = RequestRecord(); }
 };
 

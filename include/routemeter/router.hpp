@@ -17,8 +17,8 @@ namespace routemeter {
 // One compiled route rule.
 struct Route {
   std::string name;
-  size_t index = 0;           // position in Config::routes (and in Router::routes())
-  size_t upstream_index = 0;  // index into Config::upstreams
+  size_t index = 0;                     // position in Config::routes (and in Router::routes())
+  size_t upstream_index = 0;            // index into Config::upstreams
   const RouteConfig* config = nullptr;  // owned by the Config the Router was built from
 };
 

@@ -1,10 +1,9 @@
 // The access log as a user sees it: one JSON line per request to a file,
 // reopened on SIGUSR1 after logrotate moved it.
-#include <catch2/catch.hpp>
-
 #include <signal.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 
@@ -41,8 +40,8 @@ TEST_CASE("the access log writes one JSON line per request and reopens on SIGUSR
   REQUIRE(wait_until([&] { return count_lines(read_file(log)) == 2; }));
   const std::string text = read_file(log);
   CHECK(text.find("\"method\":\"GET\",\"path\":\"/one?x=1\",\"route\":\"all\",\"upstream\":\"app\","
-                  "\"server\":\"" + backend.address() + "\",\"status\":200,\"bytes\":3") !=
-        std::string::npos);
+                  "\"server\":\"" +
+                  backend.address() + "\",\"status\":200,\"bytes\":3") != std::string::npos);
 
   // logrotate: move the file away, signal, and new lines go to a new file.
   REQUIRE(::rename(log.c_str(), (log + ".1").c_str()) == 0);
@@ -61,6 +60,7 @@ TEST_CASE("the combined format goes to stdout", "[access_log]") {
   cfg.replace(cfg.find(off), off.size(), "[log]\naccess = \"stdout\"\nformat = \"combined\"\n");
   Routemeter proxy(cfg);
   CHECK(http_get(proxy.proxy_port(), "/c", {{"User-Agent", "ua/1"}}).status == 200);
-  auto line = proxy.process().wait_for_stdout_line(std::regex("GET /c HTTP/1.1\" 200 2 \"-\" \"ua/1\""));
+  auto line =
+      proxy.process().wait_for_stdout_line(std::regex("GET /c HTTP/1.1\" 200 2 \"-\" \"ua/1\""));
   CHECK(line.has_value());
 }

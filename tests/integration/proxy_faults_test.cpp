@@ -1,11 +1,11 @@
 // Upstream faults: each maps to one answer (502/504, or a closed client
 // connection mid-body), one upstream_errors_total kind, and the process
 // keeps serving.
-#include <catch2/catch.hpp>
-
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <catch2/catch.hpp>
 
 #include "proxy_support.hpp"
 
@@ -40,8 +40,9 @@ TEST_CASE("connection refused answers 502 and counts connect_refused", "[proxy][
   std::string m = scrape_settled(proxy.admin_port());
   INFO(m);
   CHECK(errors(m, "connect_refused") == 1);
-  CHECK(metric_value(m, "routemeter_requests_total{code=\"502\",method=\"GET\",route=\"all\","
-                        "upstream=\"app\"}") == 1);
+  CHECK(metric_value(m,
+                     "routemeter_requests_total{code=\"502\",method=\"GET\",route=\"all\","
+                     "upstream=\"app\"}") == 1);
   CHECK(http_get(proxy.proxy_port(), "/y").status == 502);
   CHECK(proxy.process().running());
 }
@@ -83,7 +84,8 @@ TEST_CASE("no response head within response_timeout answers 504", "[proxy][fault
 }
 
 TEST_CASE("garbage instead of HTTP answers 502 bad_response", "[proxy][fault]") {
-  ProxyFixture f([](const ReceivedRequest&) { return Reply::raw_bytes("SSH-2.0-OpenSSH\r\n\r\n"); });
+  ProxyFixture f(
+      [](const ReceivedRequest&) { return Reply::raw_bytes("SSH-2.0-OpenSSH\r\n\r\n"); });
   Response r = http_get(f.port(), "/");
   CHECK(r.status == 502);
   CHECK(errors(f.metrics(), "bad_response") == 1);
@@ -96,10 +98,12 @@ TEST_CASE("an upstream that closes before answering gets 502 reset", "[proxy][fa
   CHECK(errors(f.metrics(), "reset") == 1);
 }
 
-TEST_CASE("an upstream that dies mid-body closes the client connection, never a silent "
-          "truncation",
-          "[proxy][fault]") {
-  ProxyFixture f([](const ReceivedRequest&) { return Reply::partial_body_then_close(100000, 1000); });
+TEST_CASE(
+    "an upstream that dies mid-body closes the client connection, never a silent "
+    "truncation",
+    "[proxy][fault]") {
+  ProxyFixture f(
+      [](const ReceivedRequest&) { return Reply::partial_body_then_close(100000, 1000); });
   HttpClient client(f.port());
   Response r = client.request("GET", "/");
   CHECK(r.status == 200);
@@ -119,7 +123,8 @@ upstream = "app"
 )";
   ProxyFixture f(nullptr, routes);
   CHECK(http_get(f.port(), "/other").status == 404);
-  CHECK(metric_value(f.metrics(), "routemeter_requests_total{code=\"404\",method=\"GET\","
-                                  "route=\"unmatched\",upstream=\"none\"}") == 1);
+  CHECK(metric_value(f.metrics(),
+                     "routemeter_requests_total{code=\"404\",method=\"GET\","
+                     "route=\"unmatched\",upstream=\"none\"}") == 1);
   CHECK(f.backend.request_count() == 0);
 }

@@ -8,9 +8,8 @@ using namespace routemeter::test;
 
 TEST_CASE("a GET is forwarded with its path, query and headers, and the answer relayed",
           "[proxy]") {
-  ProxyFixture f([](const ReceivedRequest&) {
-    return Reply::ok("hello").header("X-Upstream", "yes");
-  });
+  ProxyFixture f(
+      [](const ReceivedRequest&) { return Reply::ok("hello").header("X-Upstream", "yes"); });
   HttpClient client(f.port());
   Response r = client.request("GET", "/api/x?a=1&b=2", {{"X-Custom", "v"}});
   CHECK(r.status == 200);
@@ -33,10 +32,11 @@ TEST_CASE("X-Forwarded-For is appended to, and client X-Forwarded-Proto/Host are
           "[proxy]") {
   ProxyFixture f;
   HttpClient client(f.port());
-  Response r = client.request("GET", "/", {{"X-Forwarded-For", "10.1.1.1, 10.2.2.2"},
-                                           {"X-Forwarded-Proto", "https"},
-                                           {"X-Forwarded-Host", "evil.example"},
-                                           {"Host", "shop.example.com"}});
+  Response r = client.request("GET", "/",
+                              {{"X-Forwarded-For", "10.1.1.1, 10.2.2.2"},
+                               {"X-Forwarded-Proto", "https"},
+                               {"X-Forwarded-Host", "evil.example"},
+                               {"Host", "shop.example.com"}});
   CHECK(r.status == 200);
   REQUIRE(f.backend.wait_for_requests(1));
   ReceivedRequest got = f.backend.request(0);
@@ -56,13 +56,14 @@ TEST_CASE("hop-by-hop headers are removed in both directions", "[proxy]") {
         .header("X-End-To-End", "kept");
   });
   HttpClient client(f.port());
-  Response r = client.request("GET", "/", {{"Connection", "keep-alive, X-Hop"},
-                                           {"X-Hop", "secret"},
-                                           {"Keep-Alive", "timeout=5"},
-                                           {"Proxy-Connection", "keep-alive"},
-                                           {"TE", "trailers"},
-                                           {"Upgrade", "websocket"},
-                                           {"X-Kept", "1"}});
+  Response r = client.request("GET", "/",
+                              {{"Connection", "keep-alive, X-Hop"},
+                               {"X-Hop", "secret"},
+                               {"Keep-Alive", "timeout=5"},
+                               {"Proxy-Connection", "keep-alive"},
+                               {"TE", "trailers"},
+                               {"Upgrade", "websocket"},
+                               {"X-Kept", "1"}});
   CHECK(r.status == 200);
   CHECK_FALSE(r.headers.has("x-up-hop"));
   CHECK_FALSE(r.headers.has("keep-alive"));
@@ -146,9 +147,9 @@ TEST_CASE("chunked responses stream through to 1.1 clients unchanged in content"
 TEST_CASE("chunked request bodies are de-chunked and sent with a Content-Length", "[proxy]") {
   ProxyFixture f([](const ReceivedRequest& req) { return Reply::ok("got " + req.body); });
   HttpClient client(f.port());
-  REQUIRE(client.send_raw(
-      "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"));
+  REQUIRE(
+      client.send_raw("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"));
   Response r = client.read_response();
   CHECK(r.status == 200);
   CHECK(r.body == "got hello world");
@@ -163,9 +164,8 @@ TEST_CASE("chunked request bodies are de-chunked and sent with a Content-Length"
 TEST_CASE("a POST body with Content-Length reaches the upstream intact", "[proxy]") {
   std::string body;
   for (int i = 0; i < 300000; ++i) body += static_cast<char>('a' + i % 26);
-  ProxyFixture f([](const ReceivedRequest& req) {
-    return Reply::ok(std::to_string(fnv1a(req.body)));
-  });
+  ProxyFixture f(
+      [](const ReceivedRequest& req) { return Reply::ok(std::to_string(fnv1a(req.body))); });
   HttpClient client(f.port());
   Response r = client.request("POST", "/p", {{"Content-Type", "text/plain"}}, body);
   CHECK(r.status == 200);
@@ -189,8 +189,7 @@ TEST_CASE("Expect: 100-continue gets an interim 100 before the body is sent", "[
   CHECK_FALSE(f.backend.request(0).headers.has("expect"));
 }
 
-TEST_CASE("HEAD, 204 and 304 responses carry no body and keep the connection usable",
-          "[proxy]") {
+TEST_CASE("HEAD, 204 and 304 responses carry no body and keep the connection usable", "[proxy]") {
   ProxyFixture f([](const ReceivedRequest& req) {
     if (req.target == "/204") return Reply::with_status(204);
     if (req.target == "/304") return Reply::with_status(304).header("ETag", "\"e\"");
@@ -252,8 +251,7 @@ upstream = "app"
   CHECK(f.backend.request_count() == 3);
 }
 
-TEST_CASE("a stale pooled connection closed by the upstream is retried transparently",
-          "[proxy]") {
+TEST_CASE("a stale pooled connection closed by the upstream is retried transparently", "[proxy]") {
   ProxyFixture f([](const ReceivedRequest& req) {
     // Answer, then close the connection without saying so.
     Reply r = Reply::ok(req.target);

@@ -1,17 +1,17 @@
 // Response bodies stream: memory stays flat for a 1 GiB download, and a slow
 // client slows the upstream read (back-pressure).
-#include <catch2/catch.hpp>
-
 #include <sys/socket.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "proxy_support.hpp"
 
 using namespace routemeter::test;
 
-TEST_CASE("a 1 GiB download streams through with flat memory and an exact body", "[proxy][stream]") {
+TEST_CASE("a 1 GiB download streams through with flat memory and an exact body",
+          "[proxy][stream]") {
   constexpr uint64_t kSize = 1ull << 30;
   ProxyFixture f([](const ReceivedRequest&) { return Reply::stream(kSize); });
   auto before = f.proxy.process().memory();
@@ -34,9 +34,8 @@ TEST_CASE("a 1 GiB download streams through with flat memory and an exact body",
 
 TEST_CASE("a chunked 256 MiB download streams with flat memory", "[proxy][stream]") {
   constexpr uint64_t kSize = 256ull << 20;
-  ProxyFixture f([](const ReceivedRequest&) {
-    return Reply::stream(kSize, Reply::Framing::kChunked);
-  });
+  ProxyFixture f(
+      [](const ReceivedRequest&) { return Reply::stream(kSize, Reply::Framing::kChunked); });
   auto before = f.proxy.process().memory();
   HttpClient client(f.port(), 20s);
   REQUIRE(client.send_request("GET", "/big"));

@@ -1,9 +1,8 @@
 // Live reload (SIGHUP, POST /-/reload) and draining (SIGTERM/SIGINT).
-#include <catch2/catch.hpp>
-
 #include <signal.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "proxy_support.hpp"
@@ -28,8 +27,7 @@ Response post_reload(uint16_t admin_port) {
 
 }  // namespace
 
-TEST_CASE("reload adds, changes and removes routes; kept series keep their values",
-          "[reload]") {
+TEST_CASE("reload adds, changes and removes routes; kept series keep their values", "[reload]") {
   TestBackend backend([](const ReceivedRequest& r) { return Reply::ok(r.target); });
   const std::string servers = "\"" + backend.address() + "\"";
   Routemeter proxy(two_route_config(servers, R"(
@@ -58,7 +56,7 @@ upstream = "app"
   std::string m = scrape_settled(proxy.admin_port());
   const std::string a_ok =
       "routemeter_requests_total{code=\"200\",method=\"GET\",route=\"a\",upstream=\"app\"}";
-  CHECK(metric_value(m, a_ok) == 1);  // survived the reload
+  CHECK(metric_value(m, a_ok) == 1);                  // survived the reload
   CHECK(m.find("route=\"b\"") == std::string::npos);  // gone with its route
   CHECK(metric_value(m, "routemeter_config_reloads_total{result=\"success\"}") == 1);
   CHECK(metric_value(m, "routemeter_config_last_reload_successful") == 1);
@@ -113,7 +111,8 @@ TEST_CASE("no request is lost while the config reloads repeatedly under load", "
       for (int i = 0; i < 3000 && !stop; ++i) {
         HttpClient c(port, 5s);
         for (int k = 0; k < 10 && !stop; ++k) {
-          std::string path = "/" + std::to_string(t) + "/" + std::to_string(i) + "/" + std::to_string(k);
+          std::string path =
+              "/" + std::to_string(t) + "/" + std::to_string(i) + "/" + std::to_string(k);
           Response r = c.request("GET", path);
           ++sent;
           if (r.status != 200 || r.body != "ok" + path) ++bad;
@@ -143,7 +142,8 @@ TEST_CASE("no request is lost while the config reloads repeatedly under load", "
 
 TEST_CASE("SIGTERM drains: in-flight requests finish, new connections are refused, exit 0",
           "[drain]") {
-  ProxyFixture f([](const ReceivedRequest&) { return Reply::ok("slow but complete").after(500ms); });
+  ProxyFixture f(
+      [](const ReceivedRequest&) { return Reply::ok("slow but complete").after(500ms); });
   HttpClient slow(f.port());
   REQUIRE(slow.send_request("GET", "/slow"));
   REQUIRE(f.backend.wait_for_requests(1));

@@ -1,6 +1,7 @@
+#include "routemeter/access_log.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "routemeter/access_log.hpp"
 #include "routemeter/config.hpp"
 #include "routemeter/snapshot.hpp"
 

@@ -1,10 +1,10 @@
 // The admin endpoint table, without sockets.
-#include <catch2/catch.hpp>
+#include "routemeter/admin.hpp"
 
 #include <event2/event.h>
 #include <zlib.h>
 
-#include "routemeter/admin.hpp"
+#include <catch2/catch.hpp>
 
 using namespace routemeter;
 
@@ -69,7 +69,8 @@ TEST_CASE("Accept-Encoding parsing honours q=0", "[admin]") {
 
 TEST_CASE("gzip_compress produces a gzip stream that inflates back", "[admin]") {
   std::string text;
-  for (int i = 0; i < 2000; ++i) text += "routemeter_requests_total{code=\"200\"} " + std::to_string(i) + "\n";
+  for (int i = 0; i < 2000; ++i)
+    text += "routemeter_requests_total{code=\"200\"} " + std::to_string(i) + "\n";
   std::string z = gzip_compress(text);
   REQUIRE(z.size() > 2);
   CHECK(static_cast<unsigned char>(z[0]) == 0x1f);

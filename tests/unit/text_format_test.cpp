@@ -1,18 +1,18 @@
-#include <catch2/catch.hpp>
+#include "routemeter/text_format.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
-
-#include "routemeter/text_format.hpp"
 
 using routemeter::append_text_format;
 
 TEST_CASE("counters, gauges and histograms are written in text format 0.0.4", "[text_format]") {
   prometheus::Registry registry;
-  auto& counters = prometheus::BuildCounter().Name("t_requests_total").Help("Requests.").Register(registry);
+  auto& counters =
+      prometheus::BuildCounter().Name("t_requests_total").Help("Requests.").Register(registry);
   counters.Add({{"code", "200"}, {"route", "a\"b\\c\nd"}}).Increment(3);
   auto& hist = prometheus::BuildHistogram().Name("t_seconds").Help("Durations.").Register(registry);
   hist.Add({{"route", "a"}}, prometheus::Histogram::BucketBoundaries{0.1, 1}).Observe(0.5);
