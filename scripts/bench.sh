@@ -52,7 +52,7 @@ export LC_ALL=C  # "." as the decimal point in $EPOCHREALTIME, awk and printf
 
 repo_root="$(cd "$(dirname "$0")/.." && pwd)"
 command_line="scripts/bench.sh${*:+ $*}"
-for v in BENCH_NICE BENCH_WARMUP BENCH_ROUNDS BENCH_DURATION; do
+for v in ROUTEMETER_BIN BENCH_WAIT_QUIET BENCH_NICE BENCH_WARMUP BENCH_ROUNDS BENCH_DURATION; do
   if [[ -n "${!v:-}" ]]; then command_line="$v=${!v} $command_line"; fi
 done
 
