@@ -248,6 +248,7 @@ Server::ReloadResult Server::reload() {
   result.message = restart_only_changes(snapshot_->config(), snap->config());
   snapshot_ = snap;
   set_log_level(snap->config().log.level);
+  admin_->set_token(snap->config().admin.token);
   for (auto& w : workers_) w->request_snapshot(snap);
   metrics_->config_last_reload_successful.Add({}).Set(1);
   metrics_->config_last_reload_success_timestamp.Add({}).Set(unix_now());

@@ -215,7 +215,7 @@ TEST_CASE("metrics are gzip-compressed when the scraper asks for it", "[admin]")
   TestBackend backend;
   Routemeter proxy(admin_config(backend));
   REQUIRE(http_get(proxy.proxy_port(), "/old/x").status == 200);
-  const std::string plain_before = scrape_settled(proxy.admin_port());
+  const std::string plain_before = scrape_quiescent(proxy.admin_port());
   Response z = http_get(proxy.admin_port(), "/metrics", {{"Accept-Encoding", "gzip"}});
   Response plain = http_get(proxy.admin_port(), "/metrics");
   CHECK(z.status == 200);
@@ -280,7 +280,7 @@ TEST_CASE("POST /-/reload applies a valid file, and keeps the old config on a br
   Response routed = http_get(port, "/new");
   CHECK(routed.status == 200);
   CHECK(routed.body == "/new");
-  std::string m = scrape_settled(admin);
+  std::string m = scrape_quiescent(admin);
   CHECK(value(m, "routemeter_requests_total",
               {{"upstream", "app"}, {"route", "new"}, {"method", "GET"}, {"code", "200"}}) == 1);
   CHECK(value(m, "routemeter_config_last_reload_successful") == 1);
@@ -305,7 +305,7 @@ TEST_CASE("POST /-/reload applies a valid file, and keeps the old config on a br
   CHECK(http_get(port, "/old/a").body == "/old/a");
   CHECK(http_get(port, "/new").body == "/new");
   CHECK(http_get(port, "/broken").status == 404);
-  m = scrape_settled(admin);
+  m = scrape_quiescent(admin);
   CHECK(value(m, "routemeter_requests_total",
               {{"upstream", "app"}, {"route", "new"}, {"method", "GET"}, {"code", "200"}}) == 2);
 

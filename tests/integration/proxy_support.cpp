@@ -48,6 +48,17 @@ std::string scrape_settled(uint16_t admin_port, milliseconds timeout) {
   return text;
 }
 
+std::string scrape_quiescent(uint16_t admin_port, milliseconds timeout) {
+  wait_until(
+      [&] {
+        const std::string text = scrape(admin_port);
+        return !text.empty() && sum_metric(text, "routemeter_connections_active") == 0 &&
+               sum_metric(text, "routemeter_requests_in_flight") == 0;
+      },
+      timeout);
+  return scrape(admin_port);
+}
+
 ProxyFixture::ProxyFixture(Handler handler, const std::string& routes,
                            const std::string& server_extra, const std::string& upstream_extra)
     : backend(std::move(handler)),

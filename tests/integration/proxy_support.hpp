@@ -26,6 +26,14 @@ uint16_t unused_port();
 // before the scrape does). Waits with a deadline; returns the last scrape.
 std::string scrape_settled(uint16_t admin_port, milliseconds timeout = kDefaultTimeout);
 
+// /metrics once no client connection is open and no request is in flight,
+// from a scrape started after that was seen. A connection is retired only
+// after its last request was recorded, so this never sees a request half
+// recorded (scrape_settled can: a worker may decrement requests_in_flight a
+// moment before it counts the request). For tests whose clients have all
+// closed their connections (http_get, "Connection: close").
+std::string scrape_quiescent(uint16_t admin_port, milliseconds timeout = kDefaultTimeout);
+
 // One backend, one proxy in front of it (1 worker unless `workers` is given).
 struct ProxyFixture {
   explicit ProxyFixture(Handler handler = nullptr, const std::string& routes = "",
