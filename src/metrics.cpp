@@ -225,7 +225,6 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
   const size_t method = static_cast<size_t>(rec.method);
   const RouteSeries& rs = routes_[route];
   UpstreamSeries& us = upstreams_[rs.upstream];
-  if (rec.in_flight) us.in_flight->Decrement();
   MethodSlot& slot = resolve(worker, route, method);
   code_counter(slot, route, method, rec.status).Increment();
   const double seconds =
@@ -241,6 +240,8 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
   if (rec.error != UpstreamError::kNone && us.errors[static_cast<size_t>(rec.error)] != nullptr) {
     us.errors[static_cast<size_t>(rec.error)]->Increment();
   }
+  // Last: a scrape that sees the request no longer in flight sees all of it.
+  if (rec.in_flight) us.in_flight->Decrement();
 }
 
 }  // namespace routemeter
