@@ -15,14 +15,14 @@ std::string name(const MetricsConfig& c, const char* suffix) { return c.name_spa
 
 Metrics::Metrics(const MetricsConfig& config, size_t workers)
     : registry_(std::make_shared<prometheus::Registry>()),
-      requests_total(prometheus::BuildCounter()
-                         .Name(name(config, "requests_total"))
-                         .Help("Requests answered, by upstream, route, method and status code.")
-                         .Register(*registry_)),
       requests_in_flight(prometheus::BuildGauge()
                              .Name(name(config, "requests_in_flight"))
                              .Help("Requests started and not yet answered, by upstream.")
                              .Register(*registry_)),
+      requests_total(prometheus::BuildCounter()
+                         .Name(name(config, "requests_total"))
+                         .Help("Requests answered, by upstream, route, method and status code.")
+                         .Register(*registry_)),
       request_duration(prometheus::BuildHistogram()
                            .Name(name(config, "request_duration_seconds"))
                            .Help("Time from the request head read to the last response byte "

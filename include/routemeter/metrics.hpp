@@ -59,8 +59,10 @@ class Metrics {
   // admin thread, never by a worker.
   std::string render() const;
 
-  prometheus::Family<prometheus::Counter>& requests_total;
+  // Rendered in this order: in-flight before the totals, so a scrape that
+  // sees no request in flight has every finished one in the totals.
   prometheus::Family<prometheus::Gauge>& requests_in_flight;
+  prometheus::Family<prometheus::Counter>& requests_total;
   prometheus::Family<prometheus::Histogram>& request_duration;
   prometheus::Family<prometheus::Counter>& upstream_errors;
   prometheus::Family<prometheus::Counter>& request_bytes;
