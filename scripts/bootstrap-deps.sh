@@ -9,7 +9,11 @@ packages=(
   catch2 libbenchmark-dev
   prometheus curl
   systemd strace
+  file
+  clang clang-format clang-tidy libclang-rt-14-dev
 )
+# file: dpkg-shlibdeps (CPack's .deb) needs it. clang-format: the format check.
+# clang-tidy: scripts/tidy.sh. clang + libclang-rt-14-dev: the libFuzzer targets.
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
