@@ -10,7 +10,7 @@ packages=(
   prometheus curl
   systemd strace
   file
-  clang clang-format clang-tidy libclang-rt-14-dev
+  clang clang-format clang-tidy libclang-rt-14-dev llvm  # llvm: llvm-symbolizer (fuzz.sh traces)
 )
 # file: dpkg-shlibdeps (CPack's .deb) needs it. clang-format: the format check.
 # clang-tidy: scripts/tidy.sh. clang + libclang-rt-14-dev: the libFuzzer targets.
