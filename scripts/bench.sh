@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The proxy benchmark (DESIGN.md section 8): routemeter against nginx and HAProxy.
+# The proxy benchmark (docs/performance.md): routemeter against nginx and HAProxy.
 #
 # Everything runs on 127.0.0.1, on free ports the script picks, with configs and
 # logs in a fresh temp dir. One fast static origin (a dedicated nginx, 1 worker,

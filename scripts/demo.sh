@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The reference setup end to end (DESIGN.md section 7): starts the simulated
-# car (127.0.0.1:9001) and shop (127.0.0.1:9002) services, starts routemeter
-# with conf/routemeter.toml (proxy 127.0.0.1:8080, admin 127.0.0.1:9901),
-# sends a bounded stream of requests through it, prints the status codes per
-# service and the car/shop series of /metrics. Everything it started is
-# stopped on exit.
+# The reference setup end to end (docs/operations.md, "The demo services"):
+# starts the simulated car (127.0.0.1:9001) and shop (127.0.0.1:9002)
+# services, starts routemeter with conf/routemeter.toml (proxy
+# 127.0.0.1:8080, admin 127.0.0.1:9901), sends a bounded stream of requests
+# through it, prints the status codes per service and the car/shop series of
+# /metrics. Everything it started is stopped on exit.
 #
 #   scripts/demo.sh                       40 requests per service, 8 in parallel
 #   DEMO_REQUESTS=200 DEMO_PARALLEL=16 scripts/demo.sh

@@ -5,9 +5,11 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
+#include "routemeter/json.hpp"
 #include "routemeter/router.hpp"
 #include "routemeter/snapshot.hpp"
 
@@ -28,24 +30,6 @@ void write_all(int fd, const std::string& data) {
     if (n <= 0) return;  // a full disk or a closed pipe loses log lines, never requests
     off += static_cast<size_t>(n);
   }
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
 }
 
 void append_uint(std::string& out, uint64_t v) {

@@ -5,7 +5,10 @@
 #include <event2/keyvalq_struct.h>
 #include <zlib.h>
 
+#include "routemeter/build_info.hpp"
 #include "routemeter/http.hpp"
+#include "routemeter/json.hpp"
+#include "routemeter/versions.hpp"
 
 namespace routemeter {
 
@@ -56,7 +59,12 @@ AdminResponse AdminServer::handle(const AdminRequest& req, std::string_view auth
     const bool method_ok = req.method == e.method || (e.method == "GET" && req.method == "HEAD");
     if (!method_ok)
       return {405, "text/plain; charset=utf-8", "method not allowed: use " + e.method + "\n"};
-    return e.handler(req);
+    AdminResponse res = e.handler(req);
+    if (e.gzip && res.status == 200 && accepts_gzip(req.accept_encoding)) {
+      res.body = gzip_compress(res.body);
+      res.content_encoding = "gzip";
+    }
+    return res;
   }
   return {404, "text/plain; charset=utf-8", "not found; GET / lists the endpoints\n"};
 }
@@ -90,17 +98,67 @@ void AdminServer::on_request(evhttp_request* req) {
   evhttp_add_header(out, "Content-Type", res.content_type.c_str());
   evhttp_add_header(out, "Cache-Control", "no-store");
   if (res.status == 401) evhttp_add_header(out, "WWW-Authenticate", "Bearer");
-  evbuffer* body = evbuffer_new();
-  if (areq.path == "/metrics" && res.status == 200 && accepts_gzip(areq.accept_encoding)) {
-    std::string z = gzip_compress(res.body);
-    evhttp_add_header(out, "Content-Encoding", "gzip");
-    evbuffer_add(body, z.data(), z.size());
-  } else {
-    evbuffer_add(body, res.body.data(), res.body.size());
+  if (!res.content_encoding.empty()) {
+    evhttp_add_header(out, "Content-Encoding", res.content_encoding.c_str());
   }
   evhttp_add_header(out, "Vary", "Accept-Encoding");
+  evbuffer* body = evbuffer_new();
+  evbuffer_add(body, res.body.data(), res.body.size());
   evhttp_send_reply(req, res.status, nullptr, body);
   evbuffer_free(body);
+}
+
+std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate) {
+  std::vector<AdminEndpoint> table;
+  table.push_back({"/metrics", "GET", "Prometheus metrics (text format 0.0.4; gzip if asked)", true,
+                   [&delegate](const AdminRequest&) {
+                     return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                                          delegate.render_metrics()};
+                   }});
+  table.push_back({"/healthz", "GET", "200 while the process runs", false, [](const AdminRequest&) {
+                     return AdminResponse{200, "text/plain", "ok\n"};
+                   }});
+  table.push_back({"/readyz", "GET", "200 when serving, 503 while draining", false,
+                   [&delegate](const AdminRequest&) {
+                     return delegate.draining() ? AdminResponse{503, "text/plain", "draining\n"}
+                                                : AdminResponse{200, "text/plain", "ready\n"};
+                   }});
+  table.push_back({"/version", "GET", "version, revision, build date, libraries (JSON)", false,
+                   [](const AdminRequest&) {
+                     return AdminResponse{200, "application/json", version_json()};
+                   }});
+  table.push_back({"/config", "GET", "the effective config (JSON, token omitted)", false,
+                   [&delegate](const AdminRequest&) {
+                     return AdminResponse{200, "application/json", delegate.config_json() + "\n"};
+                   }});
+  table.push_back({"/-/reload", "POST", "reload the config file (as SIGHUP)", false,
+                   [&delegate](const AdminRequest&) {
+                     const AdminDelegate::ReloadResult r = delegate.reload();
+                     std::string body = r.ok ? "reloaded\n" : "reload failed; old config kept\n";
+                     if (!r.message.empty()) body += r.message + "\n";
+                     return AdminResponse{r.ok ? 200 : 400, "text/plain; charset=utf-8", body};
+                   }});
+  return table;
+}
+
+std::string version_json() {
+  std::string out = "{\"version\":";
+  append_json_string(out, build::kVersion);
+  out += ",\"revision\":";
+  append_json_string(out, build::kRevision);
+  out += ",\"build_date\":";
+  append_json_string(out, build::kDate);
+  out += ",\"libraries\":{";
+  bool first = true;
+  for (const LibraryVersion& lib : library_versions()) {
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, lib.name);
+    out += ':';
+    append_json_string(out, lib.version);
+  }
+  out += "}}\n";
+  return out;
 }
 
 std::string gzip_compress(std::string_view data) {

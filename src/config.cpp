@@ -1,4 +1,4 @@
-// Loading the TOML config (DESIGN.md section 3) into a validated Config: the
+// Loading the TOML config (docs/configuration.md) into a validated Config: the
 // sections [server], [admin], [metrics] and [log] here, [[upstream]] and
 // [[route]] with the checks across them in config_routes.cpp. Every problem
 // is collected (file:line:col from toml++'s source regions); nothing stops at

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "routemeter/config.hpp"
+#include "routemeter/json.hpp"
 
 namespace routemeter {
 namespace {
@@ -86,44 +87,7 @@ class JsonWriter {
     if (!level.inline_items) newline();
     level.first = false;
   }
-  void string_literal(std::string_view text) {
-    out_ += '"';
-    for (char c : text) {
-      switch (c) {
-        case '"':
-          out_ += "\\\"";
-          break;
-        case '\\':
-          out_ += "\\\\";
-          break;
-        case '\n':
-          out_ += "\\n";
-          break;
-        case '\r':
-          out_ += "\\r";
-          break;
-        case '\t':
-          out_ += "\\t";
-          break;
-        case '\b':
-          out_ += "\\b";
-          break;
-        case '\f':
-          out_ += "\\f";
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            constexpr char kHex[] = "0123456789abcdef";
-            out_ += "\\u00";
-            out_ += kHex[(c >> 4) & 0xf];
-            out_ += kHex[c & 0xf];
-          } else {
-            out_ += c;  // UTF-8 passes through; toml++ has validated it
-          }
-      }
-    }
-    out_ += '"';
-  }
+  void string_literal(std::string_view text) { append_json_string(out_, text); }
 
   std::string out_;
   std::vector<Level> levels_;
@@ -132,20 +96,6 @@ class JsonWriter {
 
 std::string_view format_name(LogFormat format) {
   return format == LogFormat::kJson ? "json" : "combined";
-}
-
-std::string_view level_name(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarn:
-      return "warn";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "info";
 }
 
 std::string_view match_key(PathMatch match) {

@@ -148,6 +148,20 @@ std::string format_duration(Duration duration) {
   return std::to_string(ms) + "ms";
 }
 
+std::string_view level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
 std::string ConfigError::to_string() const {
   std::string out = file;
   if (position.line != 0) {

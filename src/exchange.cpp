@@ -65,7 +65,6 @@ void Exchange::send_request() {
   evbuffer* out = conn_->out();
   evbuffer_add(out, head_.data(), head_.size());
   if (evbuffer_get_length(body_.get()) != 0) evbuffer_add_buffer(out, body_.get());
-  conn_->count_request();
   on_upstream_writable();
 }
 

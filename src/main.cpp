@@ -1,9 +1,6 @@
-// routemeter: the command line (DESIGN.md section 2). Everything else lives in
-// the core library.
-#include <event2/event.h>
-#include <prometheus/detail/core_export.h>
+// routemeter: the command line (docs/operations.md, "Command line").
+// Everything else lives in the core library.
 #include <signal.h>
-#include <toml++/toml.h>
 
 #include <cstdio>
 #include <cstring>
@@ -13,6 +10,7 @@
 #include "routemeter/build_info.hpp"
 #include "routemeter/config.hpp"
 #include "routemeter/server.hpp"
+#include "routemeter/versions.hpp"
 
 namespace {
 
@@ -38,10 +36,10 @@ int check_config(const std::string& path) {
 
 void print_version() {
   std::cout << "routemeter " << routemeter::build::kVersion << " (revision "
-            << routemeter::build::kRevision << ", built " << routemeter::build::kDate << ")\n"
-            << "libevent " << event_get_version() << "\n"
-            << "toml++ " << TOML_LIB_MAJOR << "." << TOML_LIB_MINOR << "." << TOML_LIB_PATCH << "\n"
-            << "prometheus-cpp 1.0\n";
+            << routemeter::build::kRevision << ", built " << routemeter::build::kDate << ")\n";
+  for (const routemeter::LibraryVersion& lib : routemeter::library_versions()) {
+    std::cout << lib.name << " " << lib.version << "\n";
+  }
 }
 
 }  // namespace

@@ -13,18 +13,12 @@
 #include <regex>
 #pragma GCC diagnostic pop
 
+#include "routemeter/http.hpp"
+
 namespace routemeter {
 namespace {
 
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
 
 std::string to_lower(std::string_view s) {
   std::string out(s);
@@ -84,7 +78,7 @@ struct Router::Rule {
   bool method_matches(std::string_view method) const {
     if (methods.empty()) return true;
     for (const std::string& m : methods) {
-      if (iequals(m, method)) return true;
+      if (http::iequals(m, method)) return true;
     }
     return false;
   }
@@ -92,8 +86,8 @@ struct Router::Rule {
   // `h` is already a bare host (see bare_host).
   bool host_matches(std::string_view h) const {
     if (host.empty()) return true;
-    if (!host_wildcard) return iequals(host, h);
-    return h.size() > host.size() && iequals(host, h.substr(h.size() - host.size()));
+    if (!host_wildcard) return http::iequals(host, h);
+    return h.size() > host.size() && http::iequals(host, h.substr(h.size() - host.size()));
   }
 
   std::string_view forward_path(std::string_view p) const {

@@ -49,21 +49,6 @@ std::string restart_only_changes(const Config& old_c, const Config& new_c) {
   return notes;
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += ' ';
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 Server::Server(std::string config_path) : config_path_(std::move(config_path)) {}
@@ -112,71 +97,49 @@ bool Server::bind_admin(const Config& config, std::string* error) {
     return false;
   }
   admin_address_ = bound->text();
-  add_admin_endpoints();
+  for (AdminEndpoint& e : admin_endpoints(*this)) admin_->add(std::move(e));
   return true;
 }
 
-void Server::add_admin_endpoints() {
-  admin_->add(
-      {"/metrics", "GET", "Prometheus metrics (text format 0.0.4; gzip if asked)",
-       [this](const AdminRequest&) {
-         return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->render()};
-       }});
-  admin_->add({"/healthz", "GET", "200 while the process runs", [](const AdminRequest&) {
-                 return AdminResponse{200, "text/plain", "ok\n"};
-               }});
-  admin_->add(
-      {"/readyz", "GET", "200 when serving, 503 while draining", [this](const AdminRequest&) {
-         return draining_ ? AdminResponse{503, "text/plain", "draining\n"}
-                          : AdminResponse{200, "text/plain", "ready\n"};
-       }});
-  admin_->add({"/version", "GET", "version, revision, build date, libraries (JSON)",
-               [](const AdminRequest&) {
-                 std::string body =
-                     std::string("{\"version\":\"") + build::kVersion + "\",\"revision\":\"" +
-                     build::kRevision + "\",\"build_date\":\"" + build::kDate +
-                     "\",\"libraries\":{\"libevent\":\"" + json_escape(event_get_version()) +
-                     "\",\"prometheus-cpp\":\"1.0\",\"tomlplusplus\":\"3\"}}\n";
-                 return AdminResponse{200, "application/json", body};
-               }});
-  admin_->add(
-      {"/config", "GET", "the effective config (JSON, token omitted)", [this](const AdminRequest&) {
-         return AdminResponse{200, "application/json", config_to_json(snapshot_->config()) + "\n"};
-       }});
-  admin_->add(
-      {"/-/reload", "POST", "reload the config file (as SIGHUP)", [this](const AdminRequest&) {
-         ReloadResult r = reload();
-         std::string body = r.ok ? "reloaded\n" : "reload failed; old config kept\n";
-         if (!r.message.empty()) body += r.message + "\n";
-         return AdminResponse{r.ok ? 200 : 400, "text/plain; charset=utf-8", body};
-       }});
+std::string Server::render_metrics() const { return metrics_->render(); }
+
+std::string Server::config_json() const { return config_to_json(snapshot_->config()); }
+
+std::shared_ptr<const Snapshot> Server::load_snapshot(std::vector<std::string>* errors) {
+  ConfigLoadResult loaded = load_config_file(config_path_);
+  if (!loaded.ok()) {
+    for (const ConfigError& e : loaded.errors) errors->push_back(e.to_string());
+    return nullptr;
+  }
+  // The first load lays out the metrics; [metrics] and the worker count only
+  // change on restart (restart_only_changes).
+  if (!metrics_) {
+    metrics_ = std::make_unique<Metrics>(loaded.config->metrics, worker_count(*loaded.config));
+  }
+  std::string error;
+  std::shared_ptr<AccessLogSink> sink = access_log_for(loaded.config->log, &error);
+  std::shared_ptr<const Snapshot> snap;
+  if (error.empty()) {
+    snap =
+        Snapshot::build(loaded.config, bench_no_metrics_ ? nullptr : metrics_.get(), sink, &error);
+  }
+  if (!snap) errors->push_back(config_path_ + ": " + error);
+  return snap;
 }
 
 int Server::run() {
-  ConfigLoadResult loaded = load_config_file(config_path_);
-  if (!loaded.ok()) {
-    for (const ConfigError& e : loaded.errors) log_error(e.to_string());
-    return 1;
-  }
-  set_log_level(loaded.config->log.level);
-  const size_t workers = worker_count(*loaded.config);
-  metrics_ = std::make_unique<Metrics>(loaded.config->metrics, workers);
-  std::string error;
-  auto sink = access_log_for(loaded.config->log, &error);
-  if (!error.empty()) {
-    log_error(error);
-    return 1;
-  }
   // Benchmarking only (scripts/bench.sh measures what metrics cost): the
   // data path records nothing. Not a configuration option.
   bench_no_metrics_ = std::getenv("ROUTEMETER_BENCH_NO_METRICS") != nullptr;
-  snapshot_ =
-      Snapshot::build(loaded.config, bench_no_metrics_ ? nullptr : metrics_.get(), sink, &error);
+  std::vector<std::string> errors;
+  snapshot_ = load_snapshot(&errors);
   if (!snapshot_) {
-    log_error(config_path_ + ": " + error);
+    for (const std::string& e : errors) log_error(e);
     return 1;
   }
   const Config& config = snapshot_->config();
+  set_log_level(config.log.level);
+  const size_t workers = worker_count(config);
   const std::string& ns = config.metrics.name_space;
   collectors_.push_back(std::make_shared<ConnectionsCollector>(ns));
   collectors_.push_back(std::make_shared<ProcessCollector>());
@@ -190,6 +153,7 @@ int Server::run() {
   metrics_->config_reloads_total.Add({{"result", "failure"}});
 
   base_.reset(event_base_new());
+  std::string error;
   if (!bind_listeners(config, workers, &error) || !bind_admin(config, &error)) {
     log_error(error);
     return 1;
@@ -222,22 +186,12 @@ int Server::run() {
 Server::ReloadResult Server::reload() {
   sd_notify(0, "RELOADING=1");
   ReloadResult result;
-  ConfigLoadResult loaded = load_config_file(config_path_);
-  std::shared_ptr<const Snapshot> snap;
-  std::string error;
-  if (loaded.ok()) {
-    auto sink = access_log_for(loaded.config->log, &error);
-    if (error.empty()) {
-      snap = Snapshot::build(loaded.config, bench_no_metrics_ ? nullptr : metrics_.get(), sink,
-                             &error);
-    }
-    if (!snap) result.message = config_path_ + ": " + error;
-  } else {
-    for (const ConfigError& e : loaded.errors) {
-      result.message += (result.message.empty() ? "" : "\n") + e.to_string();
-    }
-  }
+  std::vector<std::string> errors;
+  std::shared_ptr<const Snapshot> snap = load_snapshot(&errors);
   if (!snap) {
+    for (const std::string& e : errors) {
+      result.message += (result.message.empty() ? "" : "\n") + e;
+    }
     metrics_->config_last_reload_successful.Add({}).Set(0);
     metrics_->config_reloads_total.Add({{"result", "failure"}}).Increment();
     log_error("reload failed, old config kept: " + result.message);

@@ -1,7 +1,9 @@
-// The admin listener (DESIGN.md section 5): a small table of endpoints
-// {path, method, help, handler} served with evhttp on the main thread, on its
-// own socket, never on a proxy port. `/` lists the table. With a token
-// configured, every endpoint but /healthz requires "Authorization: Bearer".
+// The admin listener (docs/operations.md, "Admin endpoints"): a small table of
+// endpoints {path, method, help, gzip, handler} served with evhttp on the main
+// thread, on its own socket, never on a proxy port. `/` lists the table. With
+// a token configured, every endpoint but /healthz requires "Authorization:
+// Bearer". admin_endpoints() is routemeter's table; the Server implements the
+// AdminDelegate it calls into. Everything here runs on the main thread.
 #pragma once
 
 #include <functional>
@@ -18,9 +20,14 @@ struct evhttp_request;
 namespace routemeter {
 
 struct AdminResponse {
+  AdminResponse() = default;
+  AdminResponse(int status_code, std::string type, std::string text)
+      : status(status_code), content_type(std::move(type)), body(std::move(text)) {}
+
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  std::string content_encoding;  // "gzip" when `body` is compressed; empty: identity
 };
 
 struct AdminRequest {
@@ -33,6 +40,7 @@ struct AdminEndpoint {
   std::string path;
   std::string method;  // "GET" or "POST"
   std::string help;
+  bool gzip = false;  // a 200 answer is gzip-compressed when the request accepts it
   std::function<AdminResponse(const AdminRequest&)> handler;
 };
 
@@ -60,7 +68,33 @@ class AdminServer {
   std::optional<std::string> token_;
 };
 
-// gzip-compresses `data` (for /metrics with "Accept-Encoding: gzip").
+// What routemeter's admin endpoints read from and do to the running process.
+// Implemented by the Server, which outlives its AdminServer and the table's
+// handlers.
+class AdminDelegate {
+ public:
+  struct ReloadResult {
+    bool ok = false;
+    std::string message;  // errors (file:line:col) or notes on what needs a restart
+  };
+
+  virtual std::string render_metrics() const = 0;  // text format 0.0.4
+  virtual bool draining() const = 0;
+  virtual std::string config_json() const = 0;  // the effective config, token omitted
+  virtual ReloadResult reload() = 0;            // re-reads the config file
+
+ protected:
+  ~AdminDelegate() = default;
+};
+
+// routemeter's admin endpoints, in the order `/` lists them: /metrics,
+// /healthz, /readyz, /version, /config, /-/reload.
+std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate);
+
+// The body of GET /version: version, revision, build date and library versions (JSON).
+std::string version_json();
+
+// gzip-compresses `data` (endpoints marked gzip, for "Accept-Encoding: gzip").
 std::string gzip_compress(std::string_view data);
 // Whether an Accept-Encoding value accepts gzip (q > 0).
 bool accepts_gzip(std::string_view accept_encoding);

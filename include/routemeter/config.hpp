@@ -1,5 +1,5 @@
 // The routemeter configuration: plain immutable structs parsed once from TOML
-// (DESIGN.md section 3), validated, then compiled into what the data path needs
+// (docs/configuration.md), validated, then compiled into what the data path needs
 // (router, upstream pools, metric handles). The data path never sees TOML.
 //
 // A Config is built by load_config_file()/parse_config() and then only read:
@@ -145,6 +145,8 @@ std::optional<uint64_t> parse_size(std::string_view text);       // "512", "16Ki
 std::optional<HostPort> parse_host_port(std::string_view text);  // "h:p", "[v6]:p"
 // The inverse of parse_duration, in the largest unit that is exact: "2m", "1500ms", "0s".
 std::string format_duration(Duration duration);
+// The [log] level as written in the file: "debug", "info", "warn", "error".
+std::string_view level_name(LogLevel level);
 
 // The effective config as JSON (admin /config). Omits the admin token.
 std::string config_to_json(const Config& config);

@@ -1,5 +1,5 @@
 // routemeter-demo-backend: the simulated `car` and `shop` services of the
-// reference setup (DESIGN.md section 7). `GET /api/<service>/random` waits
+// reference setup (docs/operations.md, "The demo services"). `GET /api/<service>/random` waits
 // 100-600 ms (a libevent timer, the loop keeps serving) and answers 200 with
 // the service's success probability, else 500, with a small JSON body;
 // (POST too; other methods 405); `GET /healthz` answers 200 "ok"; other paths

@@ -37,7 +37,6 @@ class Exchange final : public UpstreamUser {
   void resume();
   // The client went away: drop the upstream connection.
   void abort();
-  bool active() const { return state_ != State::kIdle; }
   // The response tells the client connection to close after it.
   bool client_must_close() const { return client_must_close_; }
 

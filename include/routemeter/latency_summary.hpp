@@ -1,6 +1,6 @@
 // Latency summaries without prometheus-cpp's Summary on the request path
-// (DESIGN.md section 8: CKMS costs 4.6-7 us per observation and slows down
-// when threads share it).
+// (docs/performance.md, "Baseline": its CKMS costs 4.6-7 us per observation
+// and slows down when threads share it).
 //
 // LatencySketch: a log-linear histogram with a bounded relative error
 // (DDSketch-style: bucket i covers (gamma^(i-1), gamma^i], gamma = (1+a)/(1-a),

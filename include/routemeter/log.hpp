@@ -11,7 +11,6 @@ namespace routemeter {
 void set_log_level(LogLevel level);
 void log(LogLevel level, std::string_view message);
 inline void log_info(std::string_view m) { log(LogLevel::kInfo, m); }
-inline void log_warn(std::string_view m) { log(LogLevel::kWarn, m); }
 inline void log_error(std::string_view m) { log(LogLevel::kError, m); }
 
 }  // namespace routemeter

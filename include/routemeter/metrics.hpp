@@ -1,4 +1,4 @@
-// The metrics of DESIGN.md section 4, declared in one place.
+// The metrics of docs/metrics.md, declared in one place.
 //
 // Metrics: the process-wide registry and metric families; created once at
 // start (namespace, histogram buckets and summary settings come from the first

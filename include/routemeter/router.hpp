@@ -1,5 +1,5 @@
 // The router: the [[route]] rules of a Config compiled once into a table that
-// classifies each request into a named route (DESIGN.md section 3). First match
+// classifies each request into a named route (docs/routing.md). First match
 // wins, in file order. Immutable after construction; any thread may call
 // classify() concurrently.
 #pragma once

@@ -18,7 +18,7 @@
 
 namespace routemeter {
 
-class Server {
+class Server final : public AdminDelegate {
  public:
   explicit Server(std::string config_path);
   ~Server();
@@ -28,18 +28,24 @@ class Server {
   // Loads the config, binds, serves until drained. Returns the exit code.
   int run();
 
-  struct ReloadResult {
-    bool ok = false;
-    std::string message;  // errors (file:line:col) or notes on what needs a restart
-  };
   // Re-reads the config file; on success every worker switches to it for new
-  // requests. On failure the old config stays.
-  ReloadResult reload();
+  // requests. On failure the old config stays. (AdminDelegate::ReloadResult:
+  // ok, and the errors or what needs a restart.)
+  ReloadResult reload() override;
+
+  // The rest of AdminDelegate, for the admin endpoints.
+  std::string render_metrics() const override;
+  bool draining() const override { return draining_; }
+  std::string config_json() const override;
 
  private:
   bool bind_listeners(const Config& config, size_t workers, std::string* error);
   bool bind_admin(const Config& config, std::string* error);
-  void add_admin_endpoints();
+  // The one load-and-build path of run() and reload(): reads the config file,
+  // opens (or keeps) its access log and builds the snapshot. The first call
+  // also creates metrics_. On failure returns nullptr and appends one line per
+  // problem to `errors`.
+  std::shared_ptr<const Snapshot> load_snapshot(std::vector<std::string>* errors);
   void on_signal(int signo);
   void begin_drain();
   void poll_workers();

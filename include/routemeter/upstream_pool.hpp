@@ -41,8 +41,6 @@ class UpstreamConnection {
   evbuffer* out() const { return out_.get(); }
   bool connected() const { return connected_; }
   void set_connected() { connected_ = true; }
-  uint32_t requests() const { return requests_; }
-  void count_request() { ++requests_; }
 
   void set_user(UpstreamUser* user) { user_ = user; }
   // Read interest: on while leased and while idle (to notice a close).
@@ -69,7 +67,6 @@ class UpstreamConnection {
   bool connected_ = false;
   bool reading_ = false;
   bool writing_ = false;
-  uint32_t requests_ = 0;
 };
 
 // Connections to the servers of one upstream, for one worker.
@@ -96,9 +93,6 @@ class UpstreamPool {
   void drop_idle(UpstreamConnection* conn);
   // Closes every idle connection (drain and reload).
   void close_idle();
-
-  uint32_t active(size_t server) const { return servers_[server].active; }
-  size_t idle_count(size_t server) const { return servers_[server].idle.size(); }
 
  private:
   size_t pick_with_health(uint64_t now_ns);

@@ -66,7 +66,6 @@ class Worker {
   void record(const Snapshot& snapshot, const RequestRecord& rec, const AccessLogFields* fields);
   // A connection closed itself: free it after the current callback.
   void retire(ClientConnection* conn);
-  size_t connection_count() const { return connections_.size(); }
 
   static std::atomic<int64_t> active_connections;  // all workers
   static std::atomic<uint64_t> total_connections;

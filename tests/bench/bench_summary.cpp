@@ -1,4 +1,4 @@
-// Micro-benchmarks of the latency summary (DESIGN.md section 8): one
+// Micro-benchmarks of the latency summary (docs/performance.md): one
 // LatencySketch::observe() against prometheus-cpp's Summary::Observe() with
 // the same quantiles and window (0.5/0.9/0.99, 60 s in 5 buckets), alone and
 // with two threads, and the scrape-side cost of Collect() for 1000 series x 2

@@ -193,7 +193,7 @@ TEST_CASE("routemeter.service is hardened to an exposure level of at most 2.0", 
   const double level = std::stod(m[1].str());
   CHECK(level <= 2.0);
   CHECK(level > 0.0);
-  // The protections the contract names (DESIGN.md section 6) are passed checks.
+  // The protections docs/operations.md ("Hardening lines") names are passed checks.
   for (const char* check :
        {"\xE2\x9C\x93 User=/DynamicUser=", "\xE2\x9C\x93 NoNewPrivileges=",
         "\xE2\x9C\x93 ProtectSystem=", "\xE2\x9C\x93 ProtectHome=",

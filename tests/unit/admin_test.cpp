@@ -6,28 +6,59 @@
 
 #include <catch2/catch.hpp>
 
+#include "routemeter/versions.hpp"
+
 using namespace routemeter;
 
 namespace {
 
 struct AdminFixture {
   AdminFixture() : base(event_base_new()), admin(base.get()) {
-    admin.add({"/metrics", "GET", "metrics", [](const AdminRequest&) {
+    admin.add({"/metrics", "GET", "metrics", true, [](const AdminRequest&) {
                  return AdminResponse{200, "text/plain", "m 1\n"};
                }});
-    admin.add({"/healthz", "GET", "health", [](const AdminRequest&) {
+    admin.add({"/healthz", "GET", "health", false, [](const AdminRequest&) {
                  return AdminResponse{200, "text/plain", "ok\n"};
                }});
-    admin.add({"/-/reload", "POST", "reload", [](const AdminRequest&) {
+    admin.add({"/-/reload", "POST", "reload", false, [](const AdminRequest&) {
                  return AdminResponse{200, "text/plain", "reloaded\n"};
                }});
   }
   AdminResponse get(std::string_view path, std::string_view method = "GET",
-                    std::string_view auth = "") {
-    return admin.handle(AdminRequest{method, path, ""}, auth);
+                    std::string_view auth = "", std::string_view accept_encoding = "") {
+    return admin.handle(AdminRequest{method, path, accept_encoding}, auth);
   }
   EventBasePtr base;
   AdminServer admin;
+};
+
+std::string gunzip(const std::string& z) {
+  z_stream zs{};
+  inflateInit2(&zs, 15 + 32);
+  std::string out(1 << 20, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(z.data()));
+  zs.avail_in = static_cast<uInt>(z.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&zs, Z_FINISH);
+  out.resize(rc == Z_STREAM_END ? zs.total_out : 0);
+  inflateEnd(&zs);
+  return out;
+}
+
+// A process for routemeter's own table: answers from fields the test sets.
+struct FakeDelegate final : AdminDelegate {
+  std::string render_metrics() const override { return metrics; }
+  bool draining() const override { return is_draining; }
+  std::string config_json() const override { return "{}"; }
+  ReloadResult reload() override {
+    ++reloads;
+    return reload_result;
+  }
+  std::string metrics = "m 1\n";
+  bool is_draining = false;
+  ReloadResult reload_result{true, ""};
+  int reloads = 0;
 };
 
 }  // namespace
@@ -87,4 +118,83 @@ TEST_CASE("gzip_compress produces a gzip stream that inflates back", "[admin]") 
   back.resize(zs.total_out);
   inflateEnd(&zs);
   CHECK(back == text);
+}
+
+TEST_CASE("admin gzips only endpoints marked gzip, only when asked, only a 200", "[admin]") {
+  AdminFixture f;
+  AdminResponse z = f.get("/metrics", "GET", "", "gzip");
+  CHECK(z.content_encoding == "gzip");
+  CHECK(gunzip(z.body) == "m 1\n");
+  CHECK(f.get("/metrics", "GET", "", "gzip;q=0").content_encoding.empty());
+  CHECK(f.get("/metrics").body == "m 1\n");
+  // /healthz is not marked gzip.
+  AdminResponse health = f.get("/healthz", "GET", "", "gzip");
+  CHECK(health.content_encoding.empty());
+  CHECK(health.body == "ok\n");
+  // An error answer of a gzip endpoint stays plain.
+  f.admin.set_token("s3cret");
+  AdminResponse refused = f.get("/metrics", "GET", "", "gzip");
+  CHECK(refused.status == 401);
+  CHECK(refused.content_encoding.empty());
+}
+
+TEST_CASE("routemeter's admin table: every endpoint, in order, /metrics gzipped", "[admin]") {
+  FakeDelegate d;
+  const std::vector<AdminEndpoint> table = admin_endpoints(d);
+  struct Row {
+    const char* path;
+    const char* method;
+    bool gzip;
+  };
+  const Row expected[] = {{"/metrics", "GET", true}, {"/healthz", "GET", false},
+                          {"/readyz", "GET", false}, {"/version", "GET", false},
+                          {"/config", "GET", false}, {"/-/reload", "POST", false}};
+  REQUIRE(table.size() == std::size(expected));
+  for (size_t i = 0; i < table.size(); ++i) {
+    INFO(table[i].path);
+    CHECK(table[i].path == expected[i].path);
+    CHECK(table[i].method == expected[i].method);
+    CHECK(table[i].gzip == expected[i].gzip);
+    CHECK_FALSE(table[i].help.empty());
+  }
+}
+
+TEST_CASE("routemeter's admin table answers from its delegate", "[admin]") {
+  FakeDelegate d;
+  EventBasePtr base(event_base_new());
+  AdminServer admin(base.get());
+  for (AdminEndpoint& e : admin_endpoints(d)) admin.add(std::move(e));
+  auto get = [&admin](std::string_view path, std::string_view method = "GET") {
+    return admin.handle(AdminRequest{method, path, ""}, "");
+  };
+  AdminResponse metrics = get("/metrics");
+  CHECK(metrics.content_type == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(metrics.body == "m 1\n");
+  CHECK(get("/healthz").body == "ok\n");
+  CHECK(get("/readyz").status == 200);
+  d.is_draining = true;
+  AdminResponse draining = get("/readyz");
+  CHECK(draining.status == 503);
+  CHECK(draining.body == "draining\n");
+  CHECK(get("/config").body == "{}\n");
+  CHECK(get("/-/reload", "POST").body == "reloaded\n");
+  d.reload_result = {false, "f.toml:1:1: bad"};
+  AdminResponse failed = get("/-/reload", "POST");
+  CHECK(failed.status == 400);
+  CHECK(failed.body == "reload failed; old config kept\nf.toml:1:1: bad\n");
+  CHECK(d.reloads == 2);
+  AdminResponse index = get("/");
+  CHECK(index.body.find("GET /version") != std::string::npos);
+}
+
+TEST_CASE("version JSON names the build and every library's version", "[admin]") {
+  const std::string v = version_json();
+  CHECK(v.rfind("{\"version\":\"", 0) == 0);
+  CHECK(v.find("\"revision\":\"") != std::string::npos);
+  CHECK(v.find("\"build_date\":\"") != std::string::npos);
+  for (const LibraryVersion& lib : library_versions()) {
+    INFO(lib.name);
+    CHECK(v.find("\"" + std::string(lib.name) + "\":\"" + lib.version + "\"") != std::string::npos);
+  }
+  CHECK(v.back() == '\n');
 }
