@@ -236,7 +236,9 @@ TEST_CASE("metrics are gzip-compressed when the scraper asks for it", "[admin]")
 }
 
 TEST_CASE("SIGTERM drains: readyz turns 503, the slow request finishes, exit 0", "[admin]") {
-  TestBackend backend([](const ReceivedRequest&) { return Reply::ok("finished").after(1500ms); });
+  Gate finish;  // the request stays in flight until the checks below are done
+  TestBackend backend(
+      [finish](const ReceivedRequest&) { return Reply::ok("finished").held_by(finish); });
   Routemeter proxy(admin_config(backend));
   const uint16_t admin = proxy.admin_port();
   REQUIRE(http_get(admin, "/readyz").status == 200);
@@ -254,6 +256,7 @@ TEST_CASE("SIGTERM drains: readyz turns 503, the slow request finishes, exit 0",
   CHECK(proxy.process().running());
   CHECK(http_get(admin, "/healthz").status == 200);
   CHECK(value(scrape(admin), "routemeter_requests_in_flight", {{"upstream", "app"}}) == 1);
+  finish.open();
   Response r = slow.read_response();
   CHECK(r.status == 200);
   CHECK(r.complete);

@@ -75,6 +75,12 @@ uint64_t pattern_fnv1a(uint64_t n);
 bool wait_until(const std::function<bool()>& predicate, milliseconds timeout = kDefaultTimeout,
                 milliseconds interval = 5ms);
 
+// Polls `read` every `interval` until it gave a non-zero value `looks` times
+// in a row and returns it ("has stopped growing": a sender blocked by
+// back-pressure); after `timeout`, the last value read.
+uint64_t wait_until_steady(const std::function<uint64_t()>& read, int looks = 5,
+                           milliseconds interval = 50ms, milliseconds timeout = 30s);
+
 // Replaces every "{{key}}" in `text` with its value: config templates.
 std::string fill(std::string text, const std::map<std::string, std::string>& values);
 
@@ -108,6 +114,18 @@ struct ReceivedRequest {
   std::string raw;  // the bytes as received: head, then body with its framing
 };
 
+// Holds a backend's answers until the test opens it (Reply::held_by), so a
+// test decides when an upstream answers instead of guessing a delay long
+// enough for a slow machine. Thread-safe; copies share the state.
+class Gate {
+ public:
+  void open() { open_->store(true); }
+  bool is_open() const { return open_->load(); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> open_ = std::make_shared<std::atomic<bool>>(false);
+};
+
 // What the backend does with a request. Build with the static helpers.
 struct Reply {
   enum class Kind {
@@ -130,6 +148,7 @@ struct Reply {
   Framing framing = Framing::kContentLength;
   size_t chunk_size = 0;       // kChunked: body split into chunks of this size (0: one)
   milliseconds delay{0};       // before the head is sent (a timer, the loop keeps going)
+  std::optional<Gate> gate;    // and not before this gate is open (held_by)
   bool close_after = false;    // close after the response (adds no header by itself)
   std::string raw;             // kRaw
   bool keep_open = false;      // kRaw: keep the connection after sending
@@ -149,6 +168,11 @@ struct Reply {
   static Reply stream(uint64_t n, Framing framing = Framing::kContentLength);
   Reply& after(milliseconds d) {
     delay = d;
+    return *this;
+  }
+  // Answers once `g` is open (and `delay`, if any, has passed).
+  Reply& held_by(Gate g) {
+    gate = std::move(g);
     return *this;
   }
   Reply& header(std::string name, std::string value) {
@@ -348,6 +372,7 @@ struct Response {
   bool chunked = false;
   bool complete = false;        // the whole message arrived per its framing
   bool closed_by_peer = false;  // EOF seen while reading this response
+  uint64_t pauses = 0;          // ReadOptions::pause_between_reads taken
   std::string error;            // "timeout", "connection reset", "bad chunk" ...
   std::optional<std::string> header(std::string_view name) const { return headers.get(name); }
 };

@@ -70,6 +70,13 @@ struct BackendConn {
     bev.reset();  // removes the events from the loop at once
     if (fd >= 0) evutil_closesocket(fd);
   }
+  // A delayed reply whose gate is still closed looks again in 5 ms.
+  bool held() {
+    if (!delayed.gate || delayed.gate->is_open()) return false;
+    const timeval poll{0, 5000};
+    evtimer_add(timer.get(), &poll);
+    return true;
+  }
   void on_read();
   void on_write();
   void on_event(short what);
@@ -197,7 +204,7 @@ void BackendConn::process() {
     Reply reply = handler ? handler(req) : Reply::ok();
     bool head = req.method == "HEAD";
     impl->owner.record(std::move(req));
-    if (reply.delay.count() > 0) {
+    if (reply.delay.count() > 0 || reply.gate) {
       busy = true;
       delayed = std::move(reply);
       delayed_head = head;
@@ -205,6 +212,7 @@ void BackendConn::process() {
           impl->base.get(),
           [](evutil_socket_t, short, void* arg) {
             auto* c = static_cast<BackendConn*>(arg);
+            if (c->held()) return;
             c->busy = false;
             Reply r = std::move(c->delayed);
             r.delay = milliseconds(0);

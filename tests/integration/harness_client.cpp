@@ -202,8 +202,10 @@ Response HttpClient::read_response_with(const ReadOptions& options) {
   // Body.
   BodySink sink{r, options.store_body};
   auto pause = [&] {
-    if (options.pause_between_reads.count() > 0)
+    if (options.pause_between_reads.count() > 0) {
       std::this_thread::sleep_for(options.pause_between_reads);
+      ++r.pauses;
+    }
   };
   if (options.head_request || wire::status_has_no_body(status)) {
     r.complete = true;

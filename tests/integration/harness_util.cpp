@@ -87,6 +87,21 @@ bool wait_until(const std::function<bool()>& predicate, milliseconds timeout,
   }
 }
 
+uint64_t wait_until_steady(const std::function<uint64_t()>& read, int looks, milliseconds interval,
+                           milliseconds timeout) {
+  uint64_t last = read();
+  int same = 0;
+  wait_until(
+      [&] {
+        const uint64_t now = read();
+        same = (now == last && now != 0) ? same + 1 : 0;
+        last = now;
+        return same >= looks;
+      },
+      timeout, interval);
+  return last;
+}
+
 std::string fill(std::string text, const std::map<std::string, std::string>& values) {
   for (const auto& [key, value] : values) {
     std::string marker = "{{" + key + "}}";

@@ -3,11 +3,15 @@
 // series it touches is checked against the figures the mix implies; the same
 // scrape passes `promtool check metrics`.
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,13 +24,16 @@ namespace {
 using Labels = std::map<std::string, std::string>;
 
 constexpr milliseconds kSlowDelay = 700ms;   // /api/slow: above the 0.5 s bucket
-constexpr milliseconds kWaitDelay = 1500ms;  // /wait/: long enough to watch in flight
+constexpr milliseconds kWaitDelay = 1500ms;  // /wait/: at least this, above the 1 s bucket
 constexpr double kSlowSeconds = 0.7;
 
 // The backend of upstreams "app" and "stuck": the answer depends on the target.
-Reply backend_reply(const ReceivedRequest& req) {
+// /wait/ answers once `wait_gate` is open and kWaitDelay has passed.
+Reply backend_reply(const ReceivedRequest& req, const Gate& wait_gate) {
   if (req.target == "/hang") return Reply::never_answer();
-  if (req.target.rfind("/wait/", 0) == 0) return Reply::ok("waited").after(kWaitDelay);
+  if (req.target.rfind("/wait/", 0) == 0) {
+    return Reply::ok("waited").after(kWaitDelay).held_by(wait_gate);
+  }
   if (req.target == "/api/slow") return Reply::ok("slow").after(kSlowDelay);
   if (req.target == "/api/fail") return Reply::with_status(500, "boom!");
   if (req.method == "POST") return Reply::with_status(201, "created");
@@ -111,12 +118,31 @@ double value(const std::string& text, const std::string& name, const Labels& lab
   return find_metric(text, name, labels).value_or(NAN);
 }
 
+// utime + stime of `pid` from /proc/PID/stat, in seconds (NAN if unreadable).
+double proc_cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t comm_end = stat.rfind(')');  // the command name may hold spaces
+  if (comm_end == std::string::npos) return NAN;
+  std::istringstream fields(stat.substr(comm_end + 2));
+  std::string field;
+  double ticks = 0;
+  // After the name: state is field 3; utime and stime are fields 14 and 15.
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i >= 14) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace
 
 TEST_CASE("a known mix of requests gives exact counters, histograms, summaries and gauges",
           "[metrics]") {
-  TestBackend backend(backend_reply);
-  const uint16_t dead_port = unused_port();
+  Gate wait_gate;
+  TestBackend backend(
+      [wait_gate](const ReceivedRequest& r) { return backend_reply(r, wait_gate); });
+  const RefusingPort dead;  // held for the whole test: always refused
+  const uint16_t dead_port = dead.port();
   const std::string dead_server = "127.0.0.1:" + std::to_string(dead_port);
   Routemeter proxy(mix_config(backend.address(), dead_port));
   REQUIRE(proxy.workers() == 2);
@@ -186,12 +212,11 @@ TEST_CASE("a known mix of requests gives exact counters, histograms, summaries a
                                            {{"Connection", "close"}}));
     }
     std::string during;
-    const bool seen = wait_until(
-        [&] {
-          during = scrape(admin);
-          return value(during, "routemeter_requests_in_flight", {{"upstream", "app"}}) == 3;
-        },
-        kWaitDelay - 200ms);
+    const bool seen = wait_until([&] {
+      during = scrape(admin);
+      return value(during, "routemeter_requests_in_flight", {{"upstream", "app"}}) == 3;
+    });
+    wait_gate.open();
     INFO(during);
     CHECK(seen);
     CHECK(value(during, "routemeter_requests_in_flight", {{"upstream", "stuck"}}) == 0);
@@ -327,12 +352,24 @@ TEST_CASE("a known mix of requests gives exact counters, histograms, summaries a
                 {{"upstream", "dead"}, {"server", dead_server}}) == 0);
     CHECK(value(m, "routemeter_config_last_reload_successful", {}) == 1);
     CHECK(sum_metric(m, "routemeter_build_info") == 1);
-    for (const char* name : {"process_cpu_seconds_total", "process_resident_memory_bytes",
-                             "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
-                             "process_start_time_seconds"}) {
+    for (const char* name : {"process_resident_memory_bytes", "process_virtual_memory_bytes",
+                             "process_open_fds", "process_max_fds", "process_start_time_seconds"}) {
       INFO(name);
       CHECK(value(m, name, {}) > 0);
     }
+  }
+
+  {  // process CPU: what /proc/PID/stat says, never going down. A fast machine
+     // may have used less than one clock tick, so 0 is a valid answer.
+    const double tick = 1.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    const double before = value(m, "process_cpu_seconds_total", {});
+    const double from_proc = proc_cpu_seconds(proxy.process().pid());
+    const double after = value(scrape(admin), "process_cpu_seconds_total", {});
+    INFO("scrape " << before << " s, /proc " << from_proc << " s, scrape again " << after << " s");
+    CHECK(before >= 0);
+    CHECK(after >= before);
+    CHECK(from_proc >= before - tick);
+    CHECK(from_proc <= after + tick);
   }
 
   {  // the same exposition passes promtool check metrics
@@ -343,7 +380,8 @@ TEST_CASE("a known mix of requests gives exact counters, histograms, summaries a
 }
 
 TEST_CASE("a client that resets its connection before the answer is counted as 499", "[metrics]") {
-  ProxyFixture f([](const ReceivedRequest&) { return Reply::ok("late").after(800ms); });
+  Gate answer;  // the backend answers only after the client is gone
+  ProxyFixture f([answer](const ReceivedRequest&) { return Reply::ok("late").held_by(answer); });
   {
     HttpClient client(f.port());
     REQUIRE(client.send_request("GET", "/gone"));
@@ -357,6 +395,7 @@ TEST_CASE("a client that resets its connection before the answer is counted as 4
     const linger reset{1, 0};
     REQUIRE(::setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset) == 0);
   }
+  answer.open();
   const std::string m = scrape_quiescent(f.proxy.admin_port());
   INFO(m);
   CHECK(requests(m, "app", "all", "GET", 499) == 1);

@@ -9,9 +9,11 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 // std::regex comes from harness.hpp, which silences a GCC 12 false warning in <regex>.
 #include "proxy_support.hpp"
@@ -64,7 +66,6 @@ TEST_CASE("a real Prometheus scrapes routemeter and computes the median from its
   TestBackend backend([](const ReceivedRequest&) { return Reply::ok("ok").after(kBackendDelay); });
   Routemeter proxy(proxy_config("\"" + backend.address() + "\"", "", "workers = 2"));
   TempDir dir;
-  const uint16_t prom_port = unused_port();
   const std::string config =
       dir.write("prometheus.yml", fill(R"(global:
   scrape_interval: 1s
@@ -76,10 +77,23 @@ scrape_configs:
       - targets: ["127.0.0.1:{{admin}}"]
 )",
                                        {{"admin", std::to_string(proxy.admin_port())}}));
-  Process prometheus(
-      kPrometheus,
-      {"--config.file=" + config, "--storage.tsdb.path=" + dir.path() + "/data",
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"});
+  // Prometheus binds the port itself: a port found free may be taken by
+  // another test before it does, so a clash is retried on another port.
+  uint16_t prom_port = 0;
+  std::unique_ptr<Process> prometheus;
+  bool ready = false;
+  for (int attempt = 0; attempt < 3 && !ready; ++attempt) {
+    prom_port = unused_port();
+    prometheus = std::make_unique<Process>(
+        kPrometheus,
+        std::vector<std::string>{
+            "--config.file=" + config, "--storage.tsdb.path=" + dir.path() + "/data",
+            "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"});
+    ready = wait_until(
+        [&] { return !prometheus->running() || http_get(prom_port, "/-/ready").status == 200; },
+        60s, 100ms);
+    ready = ready && prometheus->running();
+  }
 
   // Traffic from two client threads until the query answers (at most 30 s).
   std::atomic<bool> stop{false};
@@ -93,8 +107,6 @@ scrape_configs:
   std::thread traffic_a(send_traffic);
   std::thread traffic_b(send_traffic);
 
-  const bool ready =
-      wait_until([&] { return http_get(prom_port, "/-/ready").status == 200; }, 10s, 100ms);
   std::string raw;
   std::optional<double> median;
   const std::string median_query =
@@ -111,7 +123,7 @@ scrape_configs:
   traffic_a.join();
   traffic_b.join();
 
-  INFO("prometheus stderr:\n" << prometheus.stderr_text());
+  INFO("prometheus stderr:\n" << prometheus->stderr_text());
   INFO("last query answer: " << raw);
   REQUIRE(ready);
   REQUIRE(answered_median);

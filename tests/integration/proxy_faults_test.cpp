@@ -13,19 +13,6 @@ using namespace routemeter::test;
 
 namespace {
 
-// A loopback port with nothing listening on it.
-uint16_t closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 double errors(const std::string& text, const char* kind) {
   return metric_value(text, std::string("routemeter_upstream_errors_total{kind=\"") + kind +
                                 "\",upstream=\"app\"}");
@@ -34,7 +21,8 @@ double errors(const std::string& text, const char* kind) {
 }  // namespace
 
 TEST_CASE("connection refused answers 502 and counts connect_refused", "[proxy][fault]") {
-  Routemeter proxy(proxy_config("\"127.0.0.1:" + std::to_string(closed_port()) + "\""));
+  const RefusingPort closed;
+  Routemeter proxy(proxy_config("\"127.0.0.1:" + std::to_string(closed.port()) + "\""));
   Response r = http_get(proxy.proxy_port(), "/x");
   CHECK(r.status == 502);
   std::string m = scrape_settled(proxy.admin_port());
@@ -109,7 +97,7 @@ TEST_CASE(
   CHECK(r.status == 200);
   CHECK_FALSE(r.complete);
   CHECK(r.body_bytes < 100000);
-  CHECK(client.wait_peer_closed(2s));
+  CHECK(client.wait_peer_closed(kDefaultTimeout));
   CHECK(errors(f.metrics(), "reset") == 1);
   CHECK(http_get(f.port(), "/").status == 200);
 }

@@ -223,7 +223,7 @@ TEST_CASE("a close-delimited upstream response is relayed and the client connect
   CHECK(r.status == 200);
   CHECK(r.body == "until close");
   CHECK(r.header("connection") == "close");
-  CHECK(client.wait_peer_closed(2s));
+  CHECK(client.wait_peer_closed(kDefaultTimeout));
 }
 
 TEST_CASE("routes: first match wins, strip_prefix rewrites, unmatched is 404", "[proxy]") {

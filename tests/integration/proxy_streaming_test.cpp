@@ -103,9 +103,9 @@ TEST_CASE("a slow client slows the upstream read (back-pressure)", "[proxy][stre
   });
   REQUIRE(wait_until([&] { return done.load(); }, 30s));
   reader.join();
-  // Let the backend push whatever the proxy would still take.
-  std::this_thread::sleep_for(300ms);
-  const uint64_t sent = f.backend.bytes_written();
+  // Let the backend push whatever the proxy would still take: wait until what
+  // it wrote stops growing (the same figure over 5 looks 50 ms apart).
+  const uint64_t sent = wait_until_steady([&] { return f.backend.bytes_written(); });
   INFO("backend wrote " << sent << " bytes while the client read 2 MiB");
   // Socket buffers on both sides plus the proxy's bound (256 KiB) stay far
   // below the body: without back-pressure the backend would have sent it all.

@@ -8,19 +8,37 @@
 
 namespace routemeter::test {
 
-uint16_t unused_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("unused_port: socket failed");
+namespace {
+
+// A TCP socket bound to 127.0.0.1:<ephemeral>, not listening; returns the fd.
+int bind_ephemeral(uint16_t& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("bind_ephemeral: socket failed");
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
   const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
                   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  ::close(fd);
-  if (!ok) throw std::runtime_error("unused_port: bind failed");
-  return ntohs(a.sin_port);
+  if (!ok) {
+    ::close(fd);
+    throw std::runtime_error("bind_ephemeral: bind failed");
+  }
+  port = ntohs(a.sin_port);
+  return fd;
 }
+
+}  // namespace
+
+uint16_t unused_port() {
+  uint16_t port = 0;
+  ::close(bind_ephemeral(port));
+  return port;
+}
+
+RefusingPort::RefusingPort() { fd_ = bind_ephemeral(port_); }
+
+RefusingPort::~RefusingPort() { ::close(fd_); }
 
 std::string proxy_config(const std::string& servers, const std::string& routes,
                          const std::string& server_extra, const std::string& upstream_extra) {

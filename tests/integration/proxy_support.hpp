@@ -18,8 +18,25 @@ std::string proxy_config(const std::string& servers, const std::string& routes =
                          const std::string& upstream_extra = "");
 
 // A loopback port with nothing listening on it (port 0 bound, read back and
-// closed): connections to it are refused until something else takes it.
+// closed): connections to it are refused until something else takes it, so
+// it is only for a program that binds it at once (and retries on a clash).
 uint16_t unused_port();
+
+// A loopback port held bound but never listening for as long as this lives:
+// connections to it are refused, and no other socket (another test's
+// listener, a client's ephemeral port) can take it meanwhile.
+class RefusingPort {
+ public:
+  RefusingPort();
+  ~RefusingPort();
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
 
 // /metrics once no request is in flight any more (a request is recorded just
 // after its last byte is written, so a client may see the answer a moment

@@ -120,8 +120,14 @@ TEST_CASE("no request is lost while the config reloads repeatedly under load", "
       }
     });
   }
+  // Each reload comes after the clients made progress on the previous config
+  // (at least 20 more answers), however fast or slow the machine is.
+  auto progress = [&] {
+    const int from = sent.load();
+    return wait_until([&] { return sent.load() >= from + 20; });
+  };
   for (int n = 0; n < 12; ++n) {
-    std::this_thread::sleep_for(100ms);
+    REQUIRE(progress());
     proxy.write_config(config + "\n# reload " + std::to_string(n) + "\n");
     if (n % 2 == 0) {
       REQUIRE(proxy.reload());
@@ -129,7 +135,7 @@ TEST_CASE("no request is lost while the config reloads repeatedly under load", "
       CHECK(post_reload(proxy.admin_port()).status == 200);
     }
   }
-  std::this_thread::sleep_for(200ms);
+  REQUIRE(progress());  // requests on the last config too
   stop = true;
   for (auto& c : clients) c.join();
   INFO("sent " << sent.load());
@@ -142,12 +148,15 @@ TEST_CASE("no request is lost while the config reloads repeatedly under load", "
 
 TEST_CASE("SIGTERM drains: in-flight requests finish, new connections are refused, exit 0",
           "[drain]") {
+  Gate finish;  // the backend answers once the drain has begun
   ProxyFixture f(
-      [](const ReceivedRequest&) { return Reply::ok("slow but complete").after(500ms); });
+      [finish](const ReceivedRequest&) { return Reply::ok("slow but complete").held_by(finish); });
   HttpClient slow(f.port());
   REQUIRE(slow.send_request("GET", "/slow"));
   REQUIRE(f.backend.wait_for_requests(1));
   REQUIRE(f.proxy.process().signal(SIGTERM));
+  REQUIRE(wait_until([&] { return http_get(f.proxy.admin_port(), "/readyz").status == 503; }));
+  finish.open();
   Response r = slow.read_response();
   CHECK(r.status == 200);
   CHECK(r.body == "slow but complete");
@@ -176,7 +185,7 @@ TEST_CASE("draining closes idle keep-alive connections at once", "[drain]") {
   HttpClient idle(f.port());
   CHECK(idle.request("GET", "/").status == 200);
   REQUIRE(f.proxy.process().signal(SIGTERM));
-  CHECK(idle.wait_peer_closed(2s));
+  CHECK(idle.wait_peer_closed(kDefaultTimeout));
   auto exit = f.proxy.process().wait_exit(5s);
   REQUIRE(exit);
   CHECK(exit->ok());
