@@ -122,7 +122,7 @@ void AccessLogWriter::format_json(std::string& out, const Snapshot& snapshot,
                                   const RequestRecord& rec, const AccessLogFields& fields,
                                   int64_t unix_ms) {
   char tbuf[48];
-  const time_t secs = static_cast<time_t>(unix_ms / 1000);
+  const auto secs = static_cast<time_t>(unix_ms / 1000);
   tm utc;
   gmtime_r(&secs, &utc);
   size_t n = std::strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%S", &utc);
@@ -170,7 +170,7 @@ void AccessLogWriter::format_json(std::string& out, const Snapshot& snapshot,
 void AccessLogWriter::format_combined(std::string& out, const RequestRecord& rec,
                                       const AccessLogFields& fields, int64_t unix_ms) {
   char tbuf[48];
-  const time_t secs = static_cast<time_t>(unix_ms / 1000);
+  const auto secs = static_cast<time_t>(unix_ms / 1000);
   tm utc;
   gmtime_r(&secs, &utc);
   std::strftime(tbuf, sizeof tbuf, "[%d/%b/%Y:%H:%M:%S +0000]", &utc);

@@ -145,7 +145,8 @@ bool ClientConnection::parse_head() {
   limits.max_header_bytes = sc.max_header_bytes;
   limits.max_request_line = std::min<size_t>(limits.max_request_line, sc.max_header_bytes);
   const size_t look = std::min<size_t>(avail, sc.max_header_bytes + 1);
-  const char* data = reinterpret_cast<const char*>(evbuffer_pullup(in_.get(), look));
+  const char* data =
+      reinterpret_cast<const char*>(evbuffer_pullup(in_.get(), static_cast<ev_ssize_t>(look)));
   http::ParseResult res = http::parse_request_head(data, look, limits, head_);
   if (res.status == http::ParseStatus::kIncomplete) {
     if (state_ == State::kIdle) {
@@ -221,7 +222,7 @@ bool ClientConnection::read_body() {
   size_t before = evbuffer_get_length(body_.get());
   if (!chunked_body_) {
     size_t avail = evbuffer_get_length(in_.get());
-    size_t take = static_cast<size_t>(std::min<uint64_t>(avail, body_remaining_));
+    auto take = static_cast<size_t>(std::min<uint64_t>(avail, body_remaining_));
     if (take > 0) evbuffer_remove_buffer(in_.get(), body_.get(), take);
     body_remaining_ -= take;
   } else {
@@ -234,13 +235,14 @@ bool ClientConnection::read_body() {
           reply(413, true);
           return false;
         }
-        size_t take = static_cast<size_t>(std::min<uint64_t>(avail, want));
+        auto take = static_cast<size_t>(std::min<uint64_t>(avail, want));
         evbuffer_remove_buffer(in_.get(), body_.get(), take);
         chunked_.consume_data(take);
         continue;
       }
       size_t look = std::min<size_t>(avail, 4096);
-      const char* p = reinterpret_cast<const char*>(evbuffer_pullup(in_.get(), look));
+      const char* p =
+          reinterpret_cast<const char*>(evbuffer_pullup(in_.get(), static_cast<ev_ssize_t>(look)));
       size_t used = chunked_.parse(p, look);
       evbuffer_drain(in_.get(), used);
       if (chunked_.failed()) {

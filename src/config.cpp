@@ -47,12 +47,12 @@ bool is_metric_name(std::string_view name) {
 }
 
 void read_server(ConfigReader& r, const toml::table& t, ServerConfig& server) {
-  constexpr std::string_view p = "server.";
+  constexpr std::string_view kPrefix = "server.";
   r.check_keys(
       t,
       {"listen", "workers", "max_connections", "max_header_bytes", "max_body_bytes",
        "client_header_timeout", "client_body_timeout", "keepalive_timeout", "drain_timeout"},
-      p);
+      kPrefix);
   if (const toml::node* listen = t.get("listen")) {
     // One address may be written as a plain string.
     std::vector<HostPort> addresses;
@@ -88,24 +88,24 @@ void read_server(ConfigReader& r, const toml::table& t, ServerConfig& server) {
     }
     if (ok) server.listen = std::move(addresses);
   }
-  r.read_unsigned<uint32_t>(t, "workers", p, 0, kMaxWorkers, server.workers);
-  r.read_unsigned<uint64_t>(t, "max_connections", p, 1, kMaxI64, server.max_connections);
-  r.read_size(t, "max_header_bytes", p, 1, server.max_header_bytes);
-  r.read_size(t, "max_body_bytes", p, 0, server.max_body_bytes);
-  r.read_duration(t, "client_header_timeout", p, false, server.client_header_timeout);
-  r.read_duration(t, "client_body_timeout", p, false, server.client_body_timeout);
-  r.read_duration(t, "keepalive_timeout", p, false, server.keepalive_timeout);
-  r.read_duration(t, "drain_timeout", p, true, server.drain_timeout);
+  r.read_unsigned<uint32_t>(t, "workers", kPrefix, 0, kMaxWorkers, server.workers);
+  r.read_unsigned<uint64_t>(t, "max_connections", kPrefix, 1, kMaxI64, server.max_connections);
+  r.read_size(t, "max_header_bytes", kPrefix, 1, server.max_header_bytes);
+  r.read_size(t, "max_body_bytes", kPrefix, 0, server.max_body_bytes);
+  r.read_duration(t, "client_header_timeout", kPrefix, false, server.client_header_timeout);
+  r.read_duration(t, "client_body_timeout", kPrefix, false, server.client_body_timeout);
+  r.read_duration(t, "keepalive_timeout", kPrefix, false, server.keepalive_timeout);
+  r.read_duration(t, "drain_timeout", kPrefix, true, server.drain_timeout);
 }
 
 void read_admin(ConfigReader& r, const toml::table& t, AdminConfig& admin) {
-  constexpr std::string_view p = "admin.";
-  r.check_keys(t, {"listen", "token"}, p);
+  constexpr std::string_view kPrefix = "admin.";
+  r.check_keys(t, {"listen", "token"}, kPrefix);
   if (const toml::node* listen = t.get("listen")) {
     r.node_host_port(*listen, "admin.listen", 0, admin.listen);
   }
   std::string token;
-  if (r.read_string(t, "token", p, token)) {
+  if (r.read_string(t, "token", kPrefix, token)) {
     if (token.empty()) {
       r.error(t.get("token")->source(),
               "admin.token: must not be empty (remove the key to disable authentication)");
@@ -163,13 +163,13 @@ void read_quantiles(ConfigReader& r, const toml::node& node, MetricsConfig& metr
 }
 
 void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics) {
-  constexpr std::string_view p = "metrics.";
+  constexpr std::string_view kPrefix = "metrics.";
   r.check_keys(t,
                {"namespace", "histogram_buckets", "summary_quantiles", "summary_max_age",
                 "summary_age_buckets"},
-               p);
+               kPrefix);
   std::string name_space;
-  if (r.read_string(t, "namespace", p, name_space)) {
+  if (r.read_string(t, "namespace", kPrefix, name_space)) {
     if (is_metric_name(name_space)) {
       metrics.name_space = std::move(name_space);
     } else {
@@ -178,7 +178,7 @@ void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics)
                   quoted(name_space));
     }
   }
-  if (const toml::array* array = r.read_array(t, "histogram_buckets", p)) {
+  if (const toml::array* array = r.read_array(t, "histogram_buckets", kPrefix)) {
     std::vector<double> buckets;
     bool ok = true;
     if (array->empty()) {
@@ -202,15 +202,16 @@ void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics)
     if (ok) metrics.histogram_buckets = std::move(buckets);
   }
   if (const toml::node* node = t.get("summary_quantiles")) read_quantiles(r, *node, metrics);
-  r.read_duration(t, "summary_max_age", p, false, metrics.summary_max_age);
-  r.read_unsigned<uint32_t>(t, "summary_age_buckets", p, 1, kMaxU32, metrics.summary_age_buckets);
+  r.read_duration(t, "summary_max_age", kPrefix, false, metrics.summary_max_age);
+  r.read_unsigned<uint32_t>(t, "summary_age_buckets", kPrefix, 1, kMaxU32,
+                            metrics.summary_age_buckets);
 }
 
 void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {
-  constexpr std::string_view p = "log.";
-  r.check_keys(t, {"access", "format", "level"}, p);
+  constexpr std::string_view kPrefix = "log.";
+  r.check_keys(t, {"access", "format", "level"}, kPrefix);
   std::string access;
-  if (r.read_string(t, "access", p, access)) {
+  if (r.read_string(t, "access", kPrefix, access)) {
     if (access.empty()) {
       r.error(t.get("access")->source(), "log.access: must be \"off\", \"stdout\" or a file path");
     } else {
@@ -218,7 +219,7 @@ void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {
     }
   }
   std::string format;
-  if (r.read_string(t, "format", p, format)) {
+  if (r.read_string(t, "format", kPrefix, format)) {
     if (format == "json") {
       log.format = LogFormat::kJson;
     } else if (format == "combined") {
@@ -229,7 +230,7 @@ void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {
     }
   }
   std::string level;
-  if (r.read_string(t, "level", p, level)) {
+  if (r.read_string(t, "level", kPrefix, level)) {
     if (level == "debug") {
       log.level = LogLevel::kDebug;
     } else if (level == "info") {

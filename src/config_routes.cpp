@@ -2,6 +2,7 @@
 // them: unique names, reserved labels, every route's upstream defined.
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <string>
 #include <string_view>
@@ -96,7 +97,7 @@ bool before(const toml::node& a, const toml::node& b) {
 // `upstream "car": ` or, without a usable name, `upstream #2: `.
 std::string read_name(ConfigReader& r, const toml::table& t, std::string_view kind, size_t index,
                       std::string_view reserved, std::string& name, Origin& origin) {
-  const std::string fallback = std::string(kind) + " #" + std::to_string(index + 1) + ": ";
+  std::string fallback = std::string(kind) + " #" + std::to_string(index + 1) + ": ";
   const toml::node* node = t.get("name");
   if (node == nullptr) {
     r.error(t.source(), fallback + "missing required key \"name\"");
@@ -109,7 +110,7 @@ std::string read_name(ConfigReader& r, const toml::table& t, std::string_view ki
             fallback + "name: must be letters, digits, '_', '-' or '.', got " + quoted(name));
     return fallback;
   }
-  const std::string prefix = std::string(kind) + " " + quoted(name) + ": ";
+  std::string prefix = std::string(kind) + " " + quoted(name) + ": ";
   if (name == reserved) {
     r.error(node->source(), prefix + "the name " + quoted(reserved) +
                                 " is reserved for requests that match no route");
@@ -248,8 +249,10 @@ void read_route(ConfigReader& r, const toml::table& t, size_t index, RouteConfig
         continue;
       }
       for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      for (const std::string& seen : route.methods) {
-        if (seen == method) r.error(element.source(), what + ": " + method + " is listed twice");
+      if (std::find(route.methods.begin(), route.methods.end(), method) != route.methods.end()) {
+        // An error message; operator+ on the rvalue temporaries appends in place (C++11).
+        // NOLINTNEXTLINE(performance-inefficient-string-concatenation): no extra allocation.
+        r.error(element.source(), what + ": " + method + " is listed twice");
       }
       route.methods.push_back(std::move(method));
     }

@@ -189,7 +189,8 @@ void Exchange::parse_head() {
     const size_t len = evbuffer_get_length(in);
     if (len == 0) return;
     const size_t look = std::min(len, kMaxResponseHead);
-    const char* data = reinterpret_cast<const char*>(evbuffer_pullup(in, look));
+    const char* data =
+        reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(look)));
     http::ParseResult res = http::parse_response_head(data, look, kMaxResponseHead, response_);
     if (res.status == http::ParseStatus::kIncomplete) {
       if (look >= kMaxResponseHead) fail(502, UpstreamError::kBadResponse);
@@ -297,7 +298,8 @@ void Exchange::relay_body() {
           continue;
         }
         size_t look = std::min<size_t>(avail, 4096);
-        const char* p = reinterpret_cast<const char*>(evbuffer_pullup(in, look));
+        const char* p =
+            reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(look)));
         size_t used = chunked_.parse(p, look);
         if (dechunk_) {
           evbuffer_drain(in, used);

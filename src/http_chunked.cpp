@@ -40,15 +40,12 @@ size_t ChunkedParser::parse(const char* p, size_t len) {
           }
           ++size_digits_;
           remaining_ = (remaining_ << 4) | static_cast<uint64_t>(d);
-        } else if (size_digits_ == 0) {
-          state_ = State::kError;  // chunk-size is 1*HEXDIG
-          return i;
-        } else if (c == '\r') {
+        } else if (size_digits_ != 0 && c == '\r') {
           state_ = State::kSizeLf;
-        } else if (c == ';' || detail::is_ows(c)) {
+        } else if (size_digits_ != 0 && (c == ';' || detail::is_ows(c))) {
           state_ = State::kExt;  // BWS ";" name [= value]: tolerated, not interpreted
         } else {
-          state_ = State::kError;
+          state_ = State::kError;  // chunk-size is 1*HEXDIG, then CR, BWS or ';'
           return i;
         }
         break;

@@ -149,7 +149,7 @@ ParseResult parse_request_head(const char* data, size_t len, const RequestLimits
   }
 
   // The request line is bounded on its own: max_request_line plus the CRLF.
-  const size_t room = static_cast<size_t>(end - p);
+  const auto room = static_cast<size_t>(end - p);
   const bool line_capped = room > limits.max_request_line && room - limits.max_request_line >= 2;
   const char* const line_end = line_capped ? p + limits.max_request_line + 2 : end;
   LineError line_error;

@@ -1,6 +1,6 @@
-#include <time.h>
-
 #include <algorithm>
+#include <ctime>
+#include <utility>
 
 #include "routemeter/latency_summary.hpp"
 
@@ -23,9 +23,9 @@ uint64_t monotonic_now_ns() {
 
 }  // namespace
 
-LatencySummaryFamily::Series::Series(const prometheus::Labels& labels, const SketchOptions& options,
+LatencySummaryFamily::Series::Series(prometheus::Labels labels, const SketchOptions& options,
                                      size_t workers)
-    : labels_(labels) {
+    : labels_(std::move(labels)) {
   sketches_.reserve(workers);
   for (size_t w = 0; w < workers; ++w)
     sketches_.push_back(std::make_unique<LatencySketch>(options));

@@ -1,7 +1,6 @@
 // routemeter: the command line (docs/operations.md, "Command line").
 // Everything else lives in the core library.
-#include <signal.h>
-
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -68,7 +67,7 @@ int main(int argc, char** argv) {
     }
   }
   if (check) return check_config(config);
-  signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGPIPE, SIG_IGN);
   routemeter::Server server(config);
   return server.run();
 }

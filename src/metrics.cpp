@@ -164,7 +164,7 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
   // open to any method get a method's series on its first request.
   for (size_t r = 0; r < config.routes.size(); ++r) {
     for (const std::string& m : config.routes[r].methods) {
-      const size_t mi = static_cast<size_t>(http::parse_method(m));
+      const auto mi = static_cast<size_t>(http::parse_method(m));
       for (size_t w = 0; w < per_worker_.size(); ++w) resolve(w, r, mi);
     }
   }
@@ -222,7 +222,7 @@ void MetricsBinding::begin(size_t, RequestRecord& rec) {
 
 void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
   const size_t route = route_slot(rec);
-  const size_t method = static_cast<size_t>(rec.method);
+  const auto method = static_cast<size_t>(rec.method);
   const RouteSeries& rs = routes_[route];
   UpstreamSeries& us = upstreams_[rs.upstream];
   MethodSlot& slot = resolve(worker, route, method);

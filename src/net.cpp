@@ -133,7 +133,7 @@ ssize_t read_into(evbuffer* buf, int fd, size_t max_bytes) {
     errno = saved;
     return got;
   }
-  size_t left = static_cast<size_t>(got);
+  auto left = static_cast<size_t>(got);
   for (int i = 0; i < n; ++i) {
     size_t take = vec[i].iov_len < left ? vec[i].iov_len : left;
     vec[i].iov_len = take;

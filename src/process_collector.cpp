@@ -100,8 +100,8 @@ ProcessCollector::ProcessCollector(std::string proc_root) : proc_root_(std::move
 std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
   using prometheus::MetricType;
   std::vector<prometheus::MetricFamily> out;
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  const auto ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const auto page = static_cast<double>(sysconf(_SC_PAGESIZE));
 
   std::optional<ProcStat> stat;
   if (auto text = read_file(proc_root_ + "/self/stat")) stat = parse_proc_stat(*text);

@@ -1,6 +1,6 @@
 #include "routemeter/request_record.hpp"
 
-#include <time.h>
+#include <ctime>
 
 namespace routemeter {
 

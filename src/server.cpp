@@ -1,10 +1,10 @@
 #include "routemeter/server.hpp"
 
 #include <event2/event.h>
-#include <signal.h>
 #include <systemd/sd-daemon.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <thread>
 

@@ -99,7 +99,7 @@ class LatencySummaryFamily : public prometheus::Collectable {
   // One labelled series; `sketch(worker)` is that worker's writer side.
   class Series {
    public:
-    Series(const prometheus::Labels& labels, const SketchOptions& options, size_t workers);
+    Series(prometheus::Labels labels, const SketchOptions& options, size_t workers);
     LatencySketch& sketch(size_t worker) { return *sketches_[worker]; }
     const prometheus::Labels& labels() const { return labels_; }
     // Worker thread: record one observation.
