@@ -1,4 +1,4 @@
-// The admin listener of DESIGN.md section 5 on the real binary: the endpoint
+// The admin listener (docs/operations.md) on the real binary: the endpoint
 // table, health and readiness (also while draining), version and config
 // JSON, the bearer token, gzip, and reloads by POST /-/reload and SIGHUP.
 #include <zlib.h>

@@ -1,4 +1,4 @@
-// The metrics of DESIGN.md section 4, exact: a known mix of requests goes
+// The metrics of docs/metrics.md, exact: a known mix of requests goes
 // through the real binary (2 workers, three upstreams, four routes) and every
 // series it touches is checked against the figures the mix implies; the same
 // scrape passes `promtool check metrics`.
