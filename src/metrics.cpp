@@ -14,11 +14,12 @@ std::string name(const MetricsConfig& c, const char* suffix) { return c.name_spa
 }  // namespace
 
 Metrics::Metrics(const MetricsConfig& config, size_t workers)
-    : registry_(std::make_shared<prometheus::Registry>()),
+    : in_flight_registry_(std::make_shared<prometheus::Registry>()),
+      registry_(std::make_shared<prometheus::Registry>()),
       requests_in_flight(prometheus::BuildGauge()
                              .Name(name(config, "requests_in_flight"))
                              .Help("Requests started and not yet answered, by upstream.")
-                             .Register(*registry_)),
+                             .Register(*in_flight_registry_)),
       requests_total(prometheus::BuildCounter()
                          .Name(name(config, "requests_total"))
                          .Help("Requests answered, by upstream, route, method and status code.")
@@ -68,7 +69,9 @@ void Metrics::add_collectable(std::weak_ptr<prometheus::Collectable> c) {
 }
 
 std::string Metrics::render() const {
-  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  // In-flight first: see in_flight_registry_.
+  std::vector<prometheus::MetricFamily> families = in_flight_registry_->Collect();
+  for (auto& f : registry_->Collect()) families.push_back(std::move(f));
   for (const auto& weak : collectables_) {
     if (auto c = weak.lock()) {
       for (auto& f : c->Collect()) families.push_back(std::move(f));

@@ -43,7 +43,13 @@ constexpr size_t kUpstreamErrorKinds = 6;  // UpstreamError values, kNone first
 class Snapshot;
 
 class Metrics {
-  // Declared first: the family references below are registered in it.
+  // Declared first: the family references below are registered in them.
+  // requests_in_flight has a registry of its own, collected before anything
+  // else (prometheus-cpp's Registry collects counters before gauges): a
+  // worker counts a finished request in every family and decrements its
+  // in-flight gauge last, so a scrape that reads no request in flight first
+  // finds every finished one in what it reads after.
+  std::shared_ptr<prometheus::Registry> in_flight_registry_;
   std::shared_ptr<prometheus::Registry> registry_;
 
  public:
@@ -59,8 +65,7 @@ class Metrics {
   // admin thread, never by a worker.
   std::string render() const;
 
-  // Rendered in this order: in-flight before the totals, so a scrape that
-  // sees no request in flight has every finished one in the totals.
+  // requests_in_flight is rendered first (see in_flight_registry_).
   prometheus::Family<prometheus::Gauge>& requests_in_flight;
   prometheus::Family<prometheus::Counter>& requests_total;
   prometheus::Family<prometheus::Histogram>& request_duration;
