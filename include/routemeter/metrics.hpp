@@ -38,7 +38,7 @@
 namespace routemeter {
 
 constexpr size_t kMethodCount = 10;        // http::Method values, kOther last
-constexpr size_t kUpstreamErrorKinds = 6;  // UpstreamError values, kNone first
+constexpr size_t kUpstreamErrorKinds = 7;  // UpstreamError values, kNone first
 
 class Snapshot;
 

@@ -189,7 +189,10 @@ using Handler = std::function<Reply(const ReceivedRequest&)>;
 class TestBackend {
  public:
   explicit TestBackend(Handler handler = nullptr);  // nullptr: Reply::ok("ok")
-  ~TestBackend();                                   // stop()
+  // Listens on 127.0.0.1:`port` (SO_REUSEADDR), e.g. the port of a backend
+  // stopped a moment ago, to play a restarted server; throws if it is taken.
+  TestBackend(Handler handler, uint16_t port);
+  ~TestBackend();  // stop()
   TestBackend(const TestBackend&) = delete;
   TestBackend& operator=(const TestBackend&) = delete;
 
