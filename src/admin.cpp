@@ -12,7 +12,8 @@
 
 namespace routemeter {
 
-AdminServer::AdminServer(event_base* base) : http_(evhttp_new(base)) {
+AdminServer::AdminServer(event_base* base)
+    : http_(evhttp_new(base)), connections_(std::make_unique<AdminConnections>(base, http_)) {
   evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
   evhttp_set_gencb(
       http_, [](evhttp_request* r, void* arg) { static_cast<AdminServer*>(arg)->on_request(r); },
@@ -44,7 +45,7 @@ AdminResponse AdminServer::index() const {
 AdminResponse AdminServer::handle(const AdminRequest& req, std::string_view authorization) const {
   if (token_ && req.path != "/healthz") {
     const std::string expected = "Bearer " + *token_;
-    if (authorization != expected) {
+    if (!constant_time_equal(authorization, expected)) {
       return {401, "text/plain; charset=utf-8",
               "unauthorized: send Authorization: Bearer <token>\n"};
     }
@@ -70,6 +71,7 @@ AdminResponse AdminServer::handle(const AdminRequest& req, std::string_view auth
 }
 
 void AdminServer::on_request(evhttp_request* req) {
+  connections_->request_read(req);
   const char* uri = evhttp_request_get_uri(req);
   std::string_view path = uri != nullptr ? uri : "/";
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
@@ -202,6 +204,17 @@ bool accepts_gzip(std::string_view v) {
     if (!zero) return true;
   }
   return false;
+}
+
+bool constant_time_equal(std::string_view given, std::string_view expected) {
+  // Every byte of `expected` is looked at whatever `given` holds; a length
+  // mismatch is folded into the same accumulator instead of returning early.
+  unsigned diff = given.size() == expected.size() ? 0U : 1U;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= g ^ static_cast<unsigned char>(expected[i]);
+  }
+  return diff == 0;
 }
 
 }  // namespace routemeter

@@ -2,16 +2,20 @@
 // endpoints {path, method, help, gzip, handler} served with evhttp on the main
 // thread, on its own socket, never on a proxy port. `/` lists the table. With
 // a token configured, every endpoint but /healthz requires "Authorization:
-// Bearer". admin_endpoints() is routemeter's table; the Server implements the
+// Bearer" (compared in constant time). The listener's limits (head and body
+// size, connections at once, timeouts) are in admin_connections.hpp.
+// admin_endpoints() is routemeter's table; the Server implements the
 // AdminDelegate it calls into. Everything here runs on the main thread.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "routemeter/admin_connections.hpp"
 #include "routemeter/event_handles.hpp"
 
 struct evhttp;
@@ -64,6 +68,7 @@ class AdminServer {
   AdminResponse index() const;
 
   evhttp* http_ = nullptr;
+  std::unique_ptr<AdminConnections> connections_;  // destroyed after http_ is freed
   std::vector<AdminEndpoint> endpoints_;
   std::optional<std::string> token_;
 };
@@ -98,5 +103,8 @@ std::string version_json();
 std::string gzip_compress(std::string_view data);
 // Whether an Accept-Encoding value accepts gzip (q > 0).
 bool accepts_gzip(std::string_view accept_encoding);
+// a == b in a time that depends only on the length of `expected`, never on
+// where the two differ (the bearer token check).
+bool constant_time_equal(std::string_view given, std::string_view expected);
 
 }  // namespace routemeter
