@@ -3,8 +3,10 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <zlib.h>
 
+#include "routemeter/accept_errors.hpp"
 #include "routemeter/build_info.hpp"
 #include "routemeter/http.hpp"
 #include "routemeter/json.hpp"
@@ -12,8 +14,21 @@
 
 namespace routemeter {
 
+namespace {
+
+// Which AdminServer owns an evhttp listener: its error callback only gets the
+// evhttp as argument. Main thread only.
+std::vector<std::pair<evconnlistener*, AdminServer*>>& admin_listeners() {
+  static std::vector<std::pair<evconnlistener*, AdminServer*>> listeners;
+  return listeners;
+}
+
+}  // namespace
+
 AdminServer::AdminServer(event_base* base)
-    : http_(evhttp_new(base)), connections_(std::make_unique<AdminConnections>(base, http_)) {
+    : base_(base),
+      http_(evhttp_new(base)),
+      connections_(std::make_unique<AdminConnections>(base, http_)) {
   evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
   evhttp_set_gencb(
       http_, [](evhttp_request* r, void* arg) { static_cast<AdminServer*>(arg)->on_request(r); },
@@ -21,15 +36,42 @@ AdminServer::AdminServer(event_base* base)
 }
 
 AdminServer::~AdminServer() {
+  std::erase_if(admin_listeners(), [this](const auto& entry) { return entry.second == this; });
   if (http_ != nullptr) evhttp_free(http_);
 }
 
 void AdminServer::add(AdminEndpoint endpoint) { endpoints_.push_back(std::move(endpoint)); }
 
 bool AdminServer::serve(UniqueFd fd) {
-  if (evhttp_accept_socket(http_, fd.get()) != 0) return false;
+  evhttp_bound_socket* bound = evhttp_accept_socket_with_handle(http_, fd.get());
+  if (bound == nullptr) return false;
   fd.release();  // evhttp closes it
+  // Without an error callback, libevent logs every failed accept and tries
+  // again at once: out of descriptors, that spins.
+  listener_ = evhttp_bound_socket_get_listener(bound);
+  admin_listeners().emplace_back(listener_, this);
+  evconnlistener_set_error_cb(listener_, [](evconnlistener* listener, void*) {
+    const int err = EVUTIL_SOCKET_ERROR();
+    for (const auto& [l, server] : admin_listeners()) {
+      if (l == listener) server->on_accept_error(err);
+    }
+  });
+  accept_backoff_ev_.reset(evtimer_new(
+      base_,
+      [](evutil_socket_t, short, void* arg) {
+        evconnlistener_enable(static_cast<AdminServer*>(arg)->listener_);
+      },
+      this));
   return true;
+}
+
+void AdminServer::on_accept_error(int err) {
+  if (accept_error_retriable(err)) return;
+  if (count_accept_error_) count_accept_error_(err);
+  log_accept_error(AcceptListener::kAdmin, err);
+  evconnlistener_disable(listener_);
+  const timeval tv{0, static_cast<suseconds_t>(std::chrono::microseconds(kAcceptBackoff).count())};
+  evtimer_add(accept_backoff_ev_.get(), &tv);
 }
 
 AdminResponse AdminServer::index() const {

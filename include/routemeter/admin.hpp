@@ -18,6 +18,7 @@
 #include "routemeter/admin_connections.hpp"
 #include "routemeter/event_handles.hpp"
 
+struct evconnlistener;
 struct evhttp;
 struct evhttp_request;
 
@@ -57,6 +58,10 @@ class AdminServer {
 
   void add(AdminEndpoint endpoint);
   void set_token(std::optional<std::string> token) { token_ = std::move(token); }
+  // Called with errno for each failed accept worth counting (accept_errors.hpp).
+  void set_accept_error_counter(std::function<void(int)> count) {
+    count_accept_error_ = std::move(count);
+  }
   // Takes ownership of a bound, listening socket.
   bool serve(UniqueFd fd);
 
@@ -65,9 +70,14 @@ class AdminServer {
 
  private:
   void on_request(evhttp_request* req);
+  void on_accept_error(int err);
   AdminResponse index() const;
 
+  event_base* base_;
   evhttp* http_ = nullptr;
+  evconnlistener* listener_ = nullptr;  // evhttp's, on the socket serve() was given
+  EventPtr accept_backoff_ev_;          // re-enables listener_ after a failed accept
+  std::function<void(int)> count_accept_error_;
   std::unique_ptr<AdminConnections> connections_;  // destroyed after http_ is freed
   std::vector<AdminEndpoint> endpoints_;
   std::optional<std::string> token_;

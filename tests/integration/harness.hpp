@@ -254,8 +254,10 @@ struct MemoryStatus {
 // Set ROUTEMETER_TEST_VERBOSE=1 to echo the child's stderr to ours.
 class Process {
  public:
+  // `max_open_files` (0: inherited) sets the child's RLIMIT_NOFILE, soft and
+  // hard, before exec. Throws if fork/exec setup fails.
   Process(std::string binary, std::vector<std::string> args,
-          std::vector<std::string> extra_env = {});  // throws if fork/exec setup fails
+          std::vector<std::string> extra_env = {}, uint64_t max_open_files = 0);
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -334,6 +336,7 @@ class Routemeter {
     std::vector<std::string> extra_args;
     std::vector<std::string> extra_env;
     milliseconds start_timeout = 10s;
+    uint64_t max_open_files = 0;  // RLIMIT_NOFILE of the process; 0: inherited
   };
   explicit Routemeter(std::string config_toml) : Routemeter(std::move(config_toml), Options{}) {}
   Routemeter(std::string config_toml, Options options);
