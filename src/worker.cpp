@@ -197,8 +197,11 @@ void Worker::accept_failed(int err) {
 }
 
 void Worker::on_accept_backoff(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<Worker*>(arg);
-  if (self->connections_.size() < self->max_connections_) self->set_accepting(true);
+  static_cast<Worker*>(arg)->resume_accepting();
+}
+
+void Worker::resume_accepting() {
+  if (connections_.size() < max_connections_) set_accepting(true);
 }
 
 void Worker::begin(const Snapshot& snapshot, RequestRecord& rec) {

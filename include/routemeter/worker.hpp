@@ -78,6 +78,7 @@ class Worker {
   static void on_accept_backoff(evutil_socket_t, short, void* arg);
   void accept_ready(int listen_fd);
   void accept_failed(int err);
+  void resume_accepting();  // after the back-off of a failed accept
   void handle_notify();
   void install_runtime(std::shared_ptr<const Snapshot> snapshot);
   void begin_drain();
