@@ -3,8 +3,10 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <zlib.h>
 
+#include "routemeter/accept_errors.hpp"
 #include "routemeter/build_info.hpp"
 #include "routemeter/http.hpp"
 #include "routemeter/json.hpp"
@@ -12,7 +14,21 @@
 
 namespace routemeter {
 
-AdminServer::AdminServer(event_base* base) : http_(evhttp_new(base)) {
+namespace {
+
+// Which AdminServer owns an evhttp listener: its error callback only gets the
+// evhttp as argument. Main thread only.
+std::vector<std::pair<evconnlistener*, AdminServer*>>& admin_listeners() {
+  static std::vector<std::pair<evconnlistener*, AdminServer*>> listeners;
+  return listeners;
+}
+
+}  // namespace
+
+AdminServer::AdminServer(event_base* base)
+    : base_(base),
+      http_(evhttp_new(base)),
+      connections_(std::make_unique<AdminConnections>(base, http_)) {
   evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
   evhttp_set_gencb(
       http_, [](evhttp_request* r, void* arg) { static_cast<AdminServer*>(arg)->on_request(r); },
@@ -20,15 +36,42 @@ AdminServer::AdminServer(event_base* base) : http_(evhttp_new(base)) {
 }
 
 AdminServer::~AdminServer() {
+  std::erase_if(admin_listeners(), [this](const auto& entry) { return entry.second == this; });
   if (http_ != nullptr) evhttp_free(http_);
 }
 
 void AdminServer::add(AdminEndpoint endpoint) { endpoints_.push_back(std::move(endpoint)); }
 
 bool AdminServer::serve(UniqueFd fd) {
-  if (evhttp_accept_socket(http_, fd.get()) != 0) return false;
+  evhttp_bound_socket* bound = evhttp_accept_socket_with_handle(http_, fd.get());
+  if (bound == nullptr) return false;
   fd.release();  // evhttp closes it
+  // Without an error callback, libevent logs every failed accept and tries
+  // again at once: out of descriptors, that spins.
+  listener_ = evhttp_bound_socket_get_listener(bound);
+  admin_listeners().emplace_back(listener_, this);
+  evconnlistener_set_error_cb(listener_, [](evconnlistener* listener, void*) {
+    const int err = EVUTIL_SOCKET_ERROR();
+    for (const auto& [l, server] : admin_listeners()) {
+      if (l == listener) server->on_accept_error(err);
+    }
+  });
+  accept_backoff_ev_.reset(evtimer_new(
+      base_,
+      [](evutil_socket_t, short, void* arg) {
+        evconnlistener_enable(static_cast<AdminServer*>(arg)->listener_);
+      },
+      this));
   return true;
+}
+
+void AdminServer::on_accept_error(int err) {
+  if (accept_error_retriable(err)) return;
+  if (count_accept_error_) count_accept_error_(err);
+  log_accept_error(AcceptListener::kAdmin, err);
+  evconnlistener_disable(listener_);
+  const timeval tv{0, static_cast<suseconds_t>(std::chrono::microseconds(kAcceptBackoff).count())};
+  evtimer_add(accept_backoff_ev_.get(), &tv);
 }
 
 AdminResponse AdminServer::index() const {
@@ -44,7 +87,7 @@ AdminResponse AdminServer::index() const {
 AdminResponse AdminServer::handle(const AdminRequest& req, std::string_view authorization) const {
   if (token_ && req.path != "/healthz") {
     const std::string expected = "Bearer " + *token_;
-    if (authorization != expected) {
+    if (!constant_time_equal(authorization, expected)) {
       return {401, "text/plain; charset=utf-8",
               "unauthorized: send Authorization: Bearer <token>\n"};
     }
@@ -70,6 +113,7 @@ AdminResponse AdminServer::handle(const AdminRequest& req, std::string_view auth
 }
 
 void AdminServer::on_request(evhttp_request* req) {
+  connections_->request_read(req);
   const char* uri = evhttp_request_get_uri(req);
   std::string_view path = uri != nullptr ? uri : "/";
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
@@ -202,6 +246,17 @@ bool accepts_gzip(std::string_view v) {
     if (!zero) return true;
   }
   return false;
+}
+
+bool constant_time_equal(std::string_view given, std::string_view expected) {
+  // Every byte of `expected` is looked at whatever `given` holds; a length
+  // mismatch is folded into the same accumulator instead of returning early.
+  unsigned diff = given.size() == expected.size() ? 0U : 1U;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= g ^ static_cast<unsigned char>(expected[i]);
+  }
+  return diff == 0;
 }
 
 }  // namespace routemeter

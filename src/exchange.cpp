@@ -38,7 +38,7 @@ void Exchange::connect_and_send() {
   const size_t server = pool_->pick_server(monotonic_ns());
   if (server == UpstreamPool::kNoServer) {
     state_ = State::kConnecting;
-    fail(502, UpstreamError::kNone);  // no healthy server
+    fail(502, UpstreamError::kNoHealthyServer);
     return;
   }
   client_.record().server = static_cast<int64_t>(server);

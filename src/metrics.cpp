@@ -54,12 +54,29 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                                .Name(name(config, "config_reloads_total"))
                                .Help("Configuration reloads by result.")
                                .Register(*registry_)),
+      accept_errors(prometheus::BuildCounter()
+                        .Name(name(config, "accept_errors_total"))
+                        .Help("Failed accepts on a listener (e.g. out of file descriptors), by "
+                              "listener and reason.")
+                        .Register(*registry_)),
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
       config_(config),
       workers_(workers) {
   collectables_.push_back(request_latency);
+  for (size_t l = 0; l < kAcceptListeners; ++l) {
+    for (size_t r = 0; r < kAcceptReasons; ++r) {
+      accept_error_series_[(l * kAcceptReasons) + r] = &accept_errors.Add(
+          {{"listener", std::string(accept_listener_name(static_cast<AcceptListener>(l)))},
+           {"reason", std::string(accept_reason_name(r))}});
+    }
+  }
+}
+
+void Metrics::count_accept_error(AcceptListener listener, int err) {
+  accept_error_series_[(static_cast<size_t>(listener) * kAcceptReasons) + accept_reason(err)]
+      ->Increment();
 }
 
 Metrics::~Metrics() = default;

@@ -18,6 +18,8 @@ std::string_view upstream_error_name(UpstreamError e) {
       return "reset";
     case UpstreamError::kBadResponse:
       return "bad_response";
+    case UpstreamError::kNoHealthyServer:
+      return "no_healthy_server";
   }
   return "none";
 }

@@ -92,6 +92,9 @@ bool Server::bind_admin(const Config& config, std::string* error) {
   auto bound = local_address(fd.get());
   admin_ = std::make_unique<AdminServer>(base_.get());
   admin_->set_token(config.admin.token);
+  admin_->set_accept_error_counter([this](int err) {
+    if (metrics_) metrics_->count_accept_error(AcceptListener::kAdmin, err);
+  });
   if (!bound || !admin_->serve(std::move(fd))) {
     if (error) *error = "admin listener: cannot accept on " + config.admin.listen.text();
     return false;

@@ -111,7 +111,10 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::lease(size_t server, bool fres
 
 size_t UpstreamPool::pick_with_health(uint64_t now_ns) {
   // Some server is down: the balance rule over the eligible ones (up, or due
-  // for a probe); none eligible means no healthy server (502).
+  // for a probe). None eligible means every server is down: try them anyway,
+  // in turn (nginx does the same; Envoy calls it the panic threshold), so a
+  // restarted server serves the next request instead of waiting out the
+  // health interval behind fast 502s.
   const size_t n = servers_.size();
   size_t best = kNoServer;
   for (size_t i = 0; i < n; ++i) {
@@ -126,6 +129,7 @@ size_t UpstreamPool::pick_with_health(uint64_t now_ns) {
       }
     }
   }
+  if (best == kNoServer && n != 0) best = next_ % n;
   if (best != kNoServer) next_ = best + 1;
   return best;
 }

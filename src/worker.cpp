@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "routemeter/accept_errors.hpp"
 #include "routemeter/client_connection.hpp"
+#include "routemeter/log.hpp"
 #include "routemeter/net.hpp"
 
 namespace routemeter {
@@ -48,6 +50,7 @@ Worker::Worker(size_t id, std::vector<UniqueFd> listen_fds,
   event_add(notify_ev_.get(), nullptr);
   reap_ev_.reset(event_new(base_.get(), -1, 0, &on_reap, this));
   drain_deadline_ev_.reset(evtimer_new(base_.get(), &on_drain_deadline, this));
+  accept_backoff_ev_.reset(evtimer_new(base_.get(), &on_accept_backoff, this));
   for (const UniqueFd& fd : listen_fds_) {
     accept_events_.emplace_back(
         event_new(base_.get(), fd.get(), EV_READ | EV_PERSIST, &on_accept, this));
@@ -166,7 +169,10 @@ void Worker::accept_ready(int listen_fd) {
     socklen_t len = sizeof peer;
     int fd =
         accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or a transient error (EMFILE...): try on the next wake-up
+    if (fd < 0) {
+      if (!accept_error_retriable(errno)) accept_failed(errno);
+      return;  // EAGAIN: all accepted; ECONNABORTED...: on the next wake-up
+    }
     tune_socket(fd);
     auto conn = std::make_unique<ClientConnection>(*this, fd, peer_ip(peer));
     ClientConnection* raw = conn.get();
@@ -175,6 +181,27 @@ void Worker::accept_ready(int listen_fd) {
     total_connections.fetch_add(1, std::memory_order_relaxed);
     raw->start();
   }
+}
+
+void Worker::accept_failed(int err) {
+  // Out of descriptors (or memory): the listening socket stays readable, so
+  // trying again at once would spin. Pause accepting; a connection closing
+  // in the meantime resumes it sooner (on_reap), the timer otherwise.
+  if (MetricsBinding* m = runtime_->snapshot->metrics()) {
+    m->count_accept_error(AcceptListener::kProxy, err);
+  }
+  log_accept_error(AcceptListener::kProxy, err);
+  set_accepting(false);
+  const timeval tv = to_timeval(kAcceptBackoff);
+  evtimer_add(accept_backoff_ev_.get(), &tv);
+}
+
+void Worker::on_accept_backoff(evutil_socket_t, short, void* arg) {
+  static_cast<Worker*>(arg)->resume_accepting();
+}
+
+void Worker::resume_accepting() {
+  if (connections_.size() < max_connections_) set_accepting(true);
 }
 
 void Worker::begin(const Snapshot& snapshot, RequestRecord& rec) {

@@ -2,18 +2,23 @@
 // endpoints {path, method, help, gzip, handler} served with evhttp on the main
 // thread, on its own socket, never on a proxy port. `/` lists the table. With
 // a token configured, every endpoint but /healthz requires "Authorization:
-// Bearer". admin_endpoints() is routemeter's table; the Server implements the
+// Bearer" (compared in constant time). The listener's limits (head and body
+// size, connections at once, timeouts) are in admin_connections.hpp.
+// admin_endpoints() is routemeter's table; the Server implements the
 // AdminDelegate it calls into. Everything here runs on the main thread.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "routemeter/admin_connections.hpp"
 #include "routemeter/event_handles.hpp"
 
+struct evconnlistener;
 struct evhttp;
 struct evhttp_request;
 
@@ -53,6 +58,10 @@ class AdminServer {
 
   void add(AdminEndpoint endpoint);
   void set_token(std::optional<std::string> token) { token_ = std::move(token); }
+  // Called with errno for each failed accept worth counting (accept_errors.hpp).
+  void set_accept_error_counter(std::function<void(int)> count) {
+    count_accept_error_ = std::move(count);
+  }
   // Takes ownership of a bound, listening socket.
   bool serve(UniqueFd fd);
 
@@ -61,9 +70,15 @@ class AdminServer {
 
  private:
   void on_request(evhttp_request* req);
+  void on_accept_error(int err);
   AdminResponse index() const;
 
+  event_base* base_;
   evhttp* http_ = nullptr;
+  evconnlistener* listener_ = nullptr;  // evhttp's, on the socket serve() was given
+  EventPtr accept_backoff_ev_;          // re-enables listener_ after a failed accept
+  std::function<void(int)> count_accept_error_;
+  std::unique_ptr<AdminConnections> connections_;  // destroyed after http_ is freed
   std::vector<AdminEndpoint> endpoints_;
   std::optional<std::string> token_;
 };
@@ -98,5 +113,8 @@ std::string version_json();
 std::string gzip_compress(std::string_view data);
 // Whether an Accept-Encoding value accepts gzip (q > 0).
 bool accepts_gzip(std::string_view accept_encoding);
+// a == b in a time that depends only on the length of `expected`, never on
+// where the two differ (the bearer token check).
+bool constant_time_equal(std::string_view given, std::string_view expected);
 
 }  // namespace routemeter

@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "routemeter/accept_errors.hpp"
 #include "routemeter/config.hpp"
 #include "routemeter/latency_summary.hpp"
 #include "routemeter/request_record.hpp"
@@ -38,7 +39,7 @@
 namespace routemeter {
 
 constexpr size_t kMethodCount = 10;        // http::Method values, kOther last
-constexpr size_t kUpstreamErrorKinds = 6;  // UpstreamError values, kNone first
+constexpr size_t kUpstreamErrorKinds = 7;  // UpstreamError values, kNone first
 
 class Snapshot;
 
@@ -75,7 +76,12 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& config_last_reload_successful;
   prometheus::Family<prometheus::Gauge>& config_last_reload_success_timestamp;
   prometheus::Family<prometheus::Counter>& config_reloads_total;
+  prometheus::Family<prometheus::Counter>& accept_errors;
   std::shared_ptr<LatencySummaryFamily> request_latency;
+
+  // A failed accept on a listener (accept_errors.hpp): +1 on a series
+  // resolved at construction. Lock-free; any thread.
+  void count_accept_error(AcceptListener listener, int err);
 
   // Series lifetime across reloads. A binding retains the keys of the routes
   // and upstreams it serves ("u:<upstream>", "r:<upstream>/<route>") and
@@ -96,6 +102,8 @@ class Metrics {
 
   MetricsConfig config_;
   size_t workers_;
+  // accept_errors children, every listener x reason (all exposed from the start).
+  std::array<prometheus::Counter*, kAcceptListeners * kAcceptReasons> accept_error_series_{};
   std::vector<std::weak_ptr<prometheus::Collectable>> collectables_;
   mutable std::atomic<size_t> last_render_size_{0};
 };
@@ -111,6 +119,10 @@ class MetricsBinding {
   void begin(size_t worker, RequestRecord& rec);
   // The request ended (last byte written, or the client went away).
   void record(size_t worker, const RequestRecord& rec);
+  // A worker's proxy listener failed to accept (Metrics::count_accept_error).
+  void count_accept_error(AcceptListener listener, int err) {
+    metrics_.count_accept_error(listener, err);
+  }
 
  private:
   struct MethodSlot {

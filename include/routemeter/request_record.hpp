@@ -20,6 +20,7 @@ enum class UpstreamError : uint8_t {
   kResponseTimeout,
   kReset,
   kBadResponse,
+  kNoHealthyServer,  // answered 502 without trying a server (an upstream without one)
 };
 std::string_view upstream_error_name(UpstreamError e);
 

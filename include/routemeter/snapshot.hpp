@@ -21,8 +21,9 @@ namespace routemeter {
 
 // The pool's view of one server's health, shared by all workers (atomics).
 // Passive: `unhealthy_after` consecutive connect failures mark it down; a
-// down server gets one probe request per health interval; any response
-// marks it up again.
+// down server gets one probe request per health interval while another
+// server of its upstream is up (when none is, every request tries them:
+// UpstreamPool::pick_server); any response marks it up again.
 struct ServerHealth {
   std::atomic<uint32_t> consecutive_failures{0};
   std::atomic<bool> up{true};

@@ -79,8 +79,9 @@ class UpstreamPool {
   const ResolvedUpstream& upstream() const { return upstream_; }
 
   static constexpr size_t kNoServer = ~size_t{0};
-  // Picks a server by the upstream's balance rule among the healthy ones;
-  // kNoServer when none is (nor due for a probe).
+  // Picks a server by the upstream's balance rule among the healthy ones (and
+  // those due for a probe); when every server is down, round-robin among all
+  // of them. kNoServer only for an upstream without servers.
   size_t pick_server(uint64_t now_ns);
   // An idle connection to `server` if there is one, else a new connecting one
   // (connected() false). nullptr with errno set if the socket cannot be created.

@@ -75,7 +75,10 @@ class Worker {
   static void on_notify(evutil_socket_t fd, short, void* arg);
   static void on_reap(evutil_socket_t, short, void* arg);
   static void on_drain_deadline(evutil_socket_t, short, void* arg);
+  static void on_accept_backoff(evutil_socket_t, short, void* arg);
   void accept_ready(int listen_fd);
+  void accept_failed(int err);
+  void resume_accepting();  // after the back-off of a failed accept
   void handle_notify();
   void install_runtime(std::shared_ptr<const Snapshot> snapshot);
   void begin_drain();
@@ -91,6 +94,7 @@ class Worker {
   EventPtr notify_ev_;
   EventPtr reap_ev_;
   EventPtr drain_deadline_ev_;
+  EventPtr accept_backoff_ev_;  // accepting again after a failed accept (accept_errors.hpp)
   std::shared_ptr<WorkerRuntime> runtime_;
   std::unique_ptr<AccessLogWriter> access_log_;
   std::vector<std::unique_ptr<ClientConnection>> connections_;

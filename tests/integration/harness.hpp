@@ -189,7 +189,10 @@ using Handler = std::function<Reply(const ReceivedRequest&)>;
 class TestBackend {
  public:
   explicit TestBackend(Handler handler = nullptr);  // nullptr: Reply::ok("ok")
-  ~TestBackend();                                   // stop()
+  // Listens on 127.0.0.1:`port` (SO_REUSEADDR), e.g. the port of a backend
+  // stopped a moment ago, to play a restarted server; throws if it is taken.
+  TestBackend(Handler handler, uint16_t port);
+  ~TestBackend();  // stop()
   TestBackend(const TestBackend&) = delete;
   TestBackend& operator=(const TestBackend&) = delete;
 
@@ -251,8 +254,10 @@ struct MemoryStatus {
 // Set ROUTEMETER_TEST_VERBOSE=1 to echo the child's stderr to ours.
 class Process {
  public:
+  // `max_open_files` (0: inherited) sets the child's RLIMIT_NOFILE, soft and
+  // hard, before exec. Throws if fork/exec setup fails.
   Process(std::string binary, std::vector<std::string> args,
-          std::vector<std::string> extra_env = {});  // throws if fork/exec setup fails
+          std::vector<std::string> extra_env = {}, uint64_t max_open_files = 0);
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -331,6 +336,7 @@ class Routemeter {
     std::vector<std::string> extra_args;
     std::vector<std::string> extra_env;
     milliseconds start_timeout = 10s;
+    uint64_t max_open_files = 0;  // RLIMIT_NOFILE of the process; 0: inherited
   };
   explicit Routemeter(std::string config_toml) : Routemeter(std::move(config_toml), Options{}) {}
   Routemeter(std::string config_toml, Options options);

@@ -311,7 +311,9 @@ void BackendConn::send(const Reply& reply, bool head_request) {
   }
 }
 
-TestBackend::TestBackend(Handler handler) : impl_(std::make_unique<Impl>(*this)) {
+TestBackend::TestBackend(Handler handler) : TestBackend(std::move(handler), 0) {}
+
+TestBackend::TestBackend(Handler handler, uint16_t port) : impl_(std::make_unique<Impl>(*this)) {
   handler_ = std::move(handler);
   std::call_once(g_threads_once, [] {
     evthread_use_pthreads();
@@ -323,7 +325,7 @@ TestBackend::TestBackend(Handler handler) : impl_(std::make_unique<Impl>(*this))
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sin.sin_port = 0;
+  sin.sin_port = htons(port);
   impl_->listener.reset(evconnlistener_new_bind(
       impl_->base.get(),
       [](evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
@@ -331,7 +333,9 @@ TestBackend::TestBackend(Handler handler) : impl_(std::make_unique<Impl>(*this))
       },
       impl_.get(), LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, 128,
       reinterpret_cast<sockaddr*>(&sin), sizeof(sin)));
-  if (!impl_->listener) throw std::runtime_error("TestBackend: cannot listen on 127.0.0.1:0");
+  if (!impl_->listener) {
+    throw std::runtime_error("TestBackend: cannot listen on 127.0.0.1:" + std::to_string(port));
+  }
   sockaddr_in bound{};
   socklen_t len = sizeof(bound);
   getsockname(evconnlistener_get_fd(impl_->listener.get()), reinterpret_cast<sockaddr*>(&bound),

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,7 +42,7 @@ std::string ExitStatus::text() const {
 }
 
 Process::Process(std::string binary, std::vector<std::string> args,
-                 std::vector<std::string> extra_env)
+                 std::vector<std::string> extra_env, uint64_t max_open_files)
     : binary_(std::move(binary)) {
   const char* verbose = std::getenv("ROUTEMETER_TEST_VERBOSE");
   echo_ = verbose != nullptr && *verbose != '\0' && *verbose != '0';
@@ -83,6 +84,10 @@ Process::Process(std::string binary, std::vector<std::string> args,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (max_open_files != 0) {
+      const rlimit limit{max_open_files, max_open_files};
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(127);
+    }
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
@@ -298,8 +303,8 @@ Routemeter::Routemeter(std::string config_toml, Options options) {
   config_path_ = dir_.write("routemeter.toml", config_toml);
   std::vector<std::string> args = {"--config", config_path_};
   for (auto& a : options.extra_args) args.push_back(std::move(a));
-  process_ =
-      std::make_unique<Process>(ROUTEMETER_BINARY, std::move(args), std::move(options.extra_env));
+  process_ = std::make_unique<Process>(ROUTEMETER_BINARY, std::move(args),
+                                       std::move(options.extra_env), options.max_open_files);
   auto line = process_->wait_for_stderr("routemeter: info: listening ", options.start_timeout);
   if (!line || !parse_listening_line(*line, proxy_ports_, admin_port_, workers_)) {
     bool alive = process_->running();

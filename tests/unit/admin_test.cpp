@@ -87,6 +87,17 @@ TEST_CASE("with a token every endpoint but /healthz needs the bearer header", "[
   CHECK(f.get("/healthz").status == 200);
 }
 
+TEST_CASE("the token comparison is exact whatever the lengths", "[admin]") {
+  CHECK(constant_time_equal("Bearer s3cret", "Bearer s3cret"));
+  CHECK(constant_time_equal("", ""));
+  CHECK_FALSE(constant_time_equal("Bearer s3cre", "Bearer s3cret"));    // a prefix
+  CHECK_FALSE(constant_time_equal("Bearer s3cretX", "Bearer s3cret"));  // longer
+  CHECK_FALSE(constant_time_equal("Bearer s3creT", "Bearer s3cret"));   // last byte
+  CHECK_FALSE(constant_time_equal("", "Bearer s3cret"));
+  // A NUL where `expected` ends does not make a longer value equal.
+  CHECK_FALSE(constant_time_equal(std::string_view("Bearer s3cret\0", 14), "Bearer s3cret"));
+}
+
 TEST_CASE("Accept-Encoding parsing honours q=0", "[admin]") {
   CHECK(accepts_gzip("gzip"));
   CHECK(accepts_gzip("deflate, GZIP;q=0.5"));
