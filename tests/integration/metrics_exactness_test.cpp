@@ -406,6 +406,11 @@ TEST_CASE("a client that resets its connection before the answer is counted as 4
     const linger reset{1, 0};
     REQUIRE(::setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset) == 0);
   }
+  // The answer comes only once the proxy has seen the reset and closed the
+  // client's connection: the reset and the answer never race.
+  CHECK(wait_until([&] {
+    return value(scrape(f.proxy.admin_port()), "routemeter_connections_active", {}) == 0;
+  }));
   answer.open();
   const std::string m = scrape_quiescent(f.proxy.admin_port());
   INFO(m);
