@@ -57,11 +57,22 @@ void Exchange::connect_and_send() {
   }
   state_ = State::kConnecting;
   conn_->want_write(true);
-  conn_->set_timeout(runtime_->connect_timeouts[req_.upstream]);
+  arm_timer();
+}
+
+// The exchange's one timer, re-armed as it moves from phase to phase (and
+// within a phase on progress): connect_timeout bounds the connect only;
+// response_timeout bounds the upstream not taking the request (restarted by
+// every write that moves bytes, so a slow but moving upload never trips it),
+// then the wait for the response head, then each wait for body bytes.
+void Exchange::arm_timer() {
+  conn_->set_timeout(state_ == State::kConnecting ? runtime_->connect_timeouts[req_.upstream]
+                                                  : runtime_->response_timeouts[req_.upstream]);
 }
 
 void Exchange::send_request() {
   state_ = State::kSending;
+  arm_timer();
   evbuffer* out = conn_->out();
   evbuffer_add(out, head_.data(), head_.size());
   if (evbuffer_get_length(body_.get()) != 0) evbuffer_add_buffer(out, body_.get());
@@ -92,12 +103,13 @@ void Exchange::on_upstream_writable() {
     return;
   }
   if (evbuffer_get_length(conn_->out()) != 0) {
+    if (n > 0) arm_timer();
     conn_->want_write(true);
     return;
   }
   conn_->want_write(false);
   state_ = State::kAwaitHead;
-  conn_->set_timeout(runtime_->response_timeouts[req_.upstream]);
+  arm_timer();
 }
 
 void Exchange::upstream_failed(int err) {
@@ -178,7 +190,7 @@ void Exchange::on_upstream_readable() {
   if (state_ == State::kAwaitHead) {
     parse_head();
   } else if (state_ == State::kBody) {
-    conn_->set_timeout(runtime_->response_timeouts[req_.upstream]);
+    arm_timer();
     relay_body();
   }
 }
@@ -227,7 +239,7 @@ void Exchange::parse_head() {
     evbuffer_add(client_.out(), scratch_.data(), scratch_.size());
     evbuffer_drain(in, res.head_bytes);
     state_ = State::kBody;
-    conn_->set_timeout(runtime_->response_timeouts[req_.upstream]);
+    arm_timer();
     relay_body();
     return;
   }
