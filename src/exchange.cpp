@@ -180,14 +180,7 @@ void Exchange::on_upstream_readable() {
     upstream_failed(0);
     return;
   }
-  if (state_ == State::kSending) {
-    // The server answered before taking the whole request (e.g. an early
-    // error): stop sending, the connection won't be reused.
-    conn_->want_write(false);
-    upstream_keep_alive_ = false;
-    state_ = State::kAwaitHead;
-  }
-  if (state_ == State::kAwaitHead) {
+  if (state_ == State::kSending || state_ == State::kAwaitHead) {
     parse_head();
   } else if (state_ == State::kBody) {
     arm_timer();
@@ -212,7 +205,9 @@ void Exchange::parse_head() {
       fail(502, UpstreamError::kBadResponse);
       return;
     }
-    if (response_.status < 200) {  // interim (100 Continue...): the body is already sent
+    if (response_.status < 200) {
+      // Interim (100 Continue, 103 Early Hints...), possibly while the body
+      // is still being sent: skipped, the upload and the phase's timer go on.
       evbuffer_drain(in, res.head_bytes);
       continue;
     }
@@ -220,6 +215,12 @@ void Exchange::parse_head() {
     const http::Framing& f = response_.framing;
     upstream_keep_alive_ =
         response_.version_minor >= 1 ? !f.connection_close : f.connection_keep_alive;
+    if (state_ == State::kSending) {
+      // The final answer came before the server took the whole request (an
+      // early error): stop sending; the connection can't carry another one.
+      conn_->want_write(false);
+      upstream_keep_alive_ = false;
+    }
     if (http::response_has_no_body(req_.method, response_.status)) {
       body_mode_ = BodyMode::kNone;
     } else if (f.chunked) {

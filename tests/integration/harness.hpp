@@ -215,6 +215,10 @@ class TestBackend {
   void set_handler(Handler handler);
   // For connections accepted from now on.
   void set_read_pace(const ReadPace& pace);
+  // Bytes sent for every request as soon as its head has arrived, before its
+  // body is read (or just before the reply, if both came at once): an interim
+  // answer such as "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n". Empty: none.
+  void set_interim(std::string bytes);
   // Closes the listener and every connection, joins the thread: afterwards the
   // port refuses connections. Idempotent.
   void stop();
@@ -236,6 +240,7 @@ class TestBackend {
   void record(ReceivedRequest request);
   Handler current_handler() const;
   ReadPace current_read_pace() const;
+  std::string current_interim() const;
 
   std::unique_ptr<Impl> impl_;
   uint16_t port_ = 0;
@@ -245,6 +250,7 @@ class TestBackend {
   std::vector<ReceivedRequest> log_;  // guarded by mutex_
   Handler handler_;                   // guarded by mutex_
   ReadPace read_pace_;                // guarded by mutex_
+  std::string interim_;               // guarded by mutex_
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> open_{0};
   std::atomic<uint64_t> bytes_written_{0};

@@ -57,6 +57,7 @@ struct BackendConn {
   bool closing = false;  // close once the output is written
   bool peer_eof = false;
   bool continue_sent = false;
+  bool interim_sent = false;  // TestBackend::set_interim, for the request being read
   EventPtr timer;
   Reply delayed;
   bool delayed_head = false;
@@ -88,6 +89,12 @@ struct BackendConn {
   void send(const Reply& reply, bool head_request);
   void refill_stream();
   void add(std::string_view bytes) { bufferevent_write(bev.get(), bytes.data(), bytes.size()); }
+  void send_interim() {
+    if (interim_sent) return;
+    interim_sent = true;
+    const std::string bytes = impl->owner.current_interim();
+    if (!bytes.empty()) add(bytes);
+  }
   void add_pattern(uint64_t n, bool chunked);
   size_t pending_output() const { return evbuffer_get_length(bufferevent_get_output(bev.get())); }
 };
@@ -196,16 +203,19 @@ void BackendConn::process() {
     wire::ParsedRequest parsed;
     wire::Parse status = wire::parse_request(in, parsed);
     if (status == wire::Parse::kIncomplete) {
+      if (parsed.head_complete) send_interim();
       if (parsed.expect_continue && !continue_sent) {
         continue_sent = true;
         add("HTTP/1.1 100 Continue\r\n\r\n");
       }
       break;
     }
+    if (status == wire::Parse::kComplete) send_interim();
     ReceivedRequest req;
     req.connection_id = id;
     req.index_on_connection = requests++;
     continue_sent = false;
+    interim_sent = false;
     if (status == wire::Parse::kError) {
       req.method = "<malformed>";
       req.raw = in;
@@ -399,6 +409,16 @@ void TestBackend::set_read_pace(const ReadPace& pace) {
 ReadPace TestBackend::current_read_pace() const {
   std::lock_guard lock(mutex_);
   return read_pace_;
+}
+
+void TestBackend::set_interim(std::string bytes) {
+  std::lock_guard lock(mutex_);
+  interim_ = std::move(bytes);
+}
+
+std::string TestBackend::current_interim() const {
+  std::lock_guard lock(mutex_);
+  return interim_;
 }
 
 void TestBackend::record(ReceivedRequest request) {

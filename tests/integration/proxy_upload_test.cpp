@@ -103,3 +103,53 @@ TEST_CASE("an upstream that stops reading the body answers 504 after response_ti
   CHECK(errors(m, "connect_timeout") == 0);
   CHECK(f.backend.request_count() == 0);  // the backend never had the whole request
 }
+
+namespace {
+
+constexpr char kEarlyHints[] = "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n";
+
+// Two POSTs of `body` on one client connection: the first opens the upstream
+// connection, the second reuses it from the pool. Each gets the final answer,
+// and the backend got each body intact.
+void two_posts_through_one_upstream_connection(ProxyFixture& f, const std::string& body) {
+  HttpClient client(f.port(), 10s);
+  for (int i = 0; i < 2; ++i) {
+    INFO("request " << i);
+    Response r = client.request("POST", "/upload", {}, body);
+    CHECK(r.status == 200);
+    CHECK(r.body == digest(body));
+    CHECK_FALSE(r.headers.has("link"));  // interim answers are not relayed (yet)
+  }
+  REQUIRE(f.backend.wait_for_requests(2));
+  CHECK(f.backend.connections_accepted() == 1);
+  CHECK(f.backend.request(1).connection_id == f.backend.request(0).connection_id);
+  CHECK(f.backend.request(1).index_on_connection == 1);
+  std::string m = f.metrics();
+  INFO(m);
+  CHECK(metric_value(m,
+                     "routemeter_requests_total{code=\"200\",method=\"POST\",route=\"all\","
+                     "upstream=\"app\"}") == 2);
+}
+
+}  // namespace
+
+TEST_CASE("a 103 that arrives while the body is still being sent does not stop the upload",
+          "[proxy][upload][interim]") {
+  // The backend sends the 103 as soon as a request head arrives and reads the
+  // body at 256 KiB per 20 ms: the body is larger than what the kernel can
+  // buffer, so the proxy is still sending when the 103 reaches it.
+  ProxyFixture f(echo_digest, "", "max_body_bytes = \"64MiB\"");
+  f.backend.set_interim(kEarlyHints);
+  ReadPace pace;
+  pace.bytes_per_tick = 256 * 1024;
+  pace.tick = 20ms;
+  pace.receive_buffer = kBackendReceiveBuffer;
+  f.backend.set_read_pace(pace);
+  two_posts_through_one_upstream_connection(f, pattern_bytes(0, kernel_buffering() + 2 * kMiB));
+}
+
+TEST_CASE("a 103 before the final answer to a small POST is skipped", "[proxy][upload][interim]") {
+  ProxyFixture f(echo_digest);
+  f.backend.set_interim(kEarlyHints);
+  two_posts_through_one_upstream_connection(f, pattern_bytes(0, 1000));
+}
