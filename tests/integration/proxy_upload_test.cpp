@@ -153,3 +153,28 @@ TEST_CASE("a 103 before the final answer to a small POST is skipped", "[proxy][u
   f.backend.set_interim(kEarlyHints);
   two_posts_through_one_upstream_connection(f, pattern_bytes(0, 1000));
 }
+
+TEST_CASE("a final answer before the whole body was sent is relayed and its connection not reused",
+          "[proxy][upload]") {
+  // An early error: the backend answers 413 as soon as the head arrives,
+  // while the proxy is still sending the body (sized as above). The rest of
+  // the body is never sent, so that connection cannot carry another request.
+  ProxyFixture f(echo_digest, "", "max_body_bytes = \"64MiB\"", "response_timeout = \"3s\"");
+  f.backend.set_interim("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nfull");
+  ReadPace pace;
+  pace.bytes_per_tick = 256 * 1024;
+  pace.tick = 20ms;
+  pace.receive_buffer = kBackendReceiveBuffer;
+  f.backend.set_read_pace(pace);
+  HttpClient client(f.port(), 10s);
+  Response early =
+      client.request("POST", "/upload", {}, pattern_bytes(0, kernel_buffering() + 2 * kMiB));
+  CHECK(early.status == 413);
+  CHECK(early.body == "full");
+  f.backend.set_interim("");
+  const std::string small = pattern_bytes(0, 1000);
+  Response r = client.request("POST", "/upload", {}, small);
+  CHECK(r.status == 200);
+  CHECK(r.body == digest(small));
+  CHECK(f.backend.connections_accepted() == 2);
+}
