@@ -57,11 +57,22 @@ void Exchange::connect_and_send() {
   }
   state_ = State::kConnecting;
   conn_->want_write(true);
-  conn_->set_timeout(runtime_->connect_timeouts[req_.upstream]);
+  arm_timer();
+}
+
+// The exchange's one timer, re-armed as it moves from phase to phase (and
+// within a phase on progress): connect_timeout bounds the connect only;
+// response_timeout bounds the upstream not taking the request (restarted by
+// every write that moves bytes, so a slow but moving upload never trips it),
+// then the wait for the response head, then each wait for body bytes.
+void Exchange::arm_timer() {
+  conn_->set_timeout(state_ == State::kConnecting ? runtime_->connect_timeouts[req_.upstream]
+                                                  : runtime_->response_timeouts[req_.upstream]);
 }
 
 void Exchange::send_request() {
   state_ = State::kSending;
+  arm_timer();
   evbuffer* out = conn_->out();
   evbuffer_add(out, head_.data(), head_.size());
   if (evbuffer_get_length(body_.get()) != 0) evbuffer_add_buffer(out, body_.get());
@@ -92,12 +103,13 @@ void Exchange::on_upstream_writable() {
     return;
   }
   if (evbuffer_get_length(conn_->out()) != 0) {
+    if (n > 0) arm_timer();
     conn_->want_write(true);
     return;
   }
   conn_->want_write(false);
   state_ = State::kAwaitHead;
-  conn_->set_timeout(runtime_->response_timeouts[req_.upstream]);
+  arm_timer();
 }
 
 void Exchange::upstream_failed(int err) {
@@ -168,17 +180,10 @@ void Exchange::on_upstream_readable() {
     upstream_failed(0);
     return;
   }
-  if (state_ == State::kSending) {
-    // The server answered before taking the whole request (e.g. an early
-    // error): stop sending, the connection won't be reused.
-    conn_->want_write(false);
-    upstream_keep_alive_ = false;
-    state_ = State::kAwaitHead;
-  }
-  if (state_ == State::kAwaitHead) {
+  if (state_ == State::kSending || state_ == State::kAwaitHead) {
     parse_head();
   } else if (state_ == State::kBody) {
-    conn_->set_timeout(runtime_->response_timeouts[req_.upstream]);
+    arm_timer();
     relay_body();
   }
 }
@@ -200,7 +205,9 @@ void Exchange::parse_head() {
       fail(502, UpstreamError::kBadResponse);
       return;
     }
-    if (response_.status < 200) {  // interim (100 Continue...): the body is already sent
+    if (response_.status < 200) {
+      // Interim (100 Continue, 103 Early Hints...), possibly while the body
+      // is still being sent: skipped, the upload and the phase's timer go on.
       evbuffer_drain(in, res.head_bytes);
       continue;
     }
@@ -208,6 +215,12 @@ void Exchange::parse_head() {
     const http::Framing& f = response_.framing;
     upstream_keep_alive_ =
         response_.version_minor >= 1 ? !f.connection_close : f.connection_keep_alive;
+    if (state_ == State::kSending) {
+      // The final answer came before the server took the whole request (an
+      // early error): stop sending; the connection can't carry another one.
+      conn_->want_write(false);
+      upstream_keep_alive_ = false;
+    }
     if (http::response_has_no_body(req_.method, response_.status)) {
       body_mode_ = BodyMode::kNone;
     } else if (f.chunked) {
@@ -227,7 +240,7 @@ void Exchange::parse_head() {
     evbuffer_add(client_.out(), scratch_.data(), scratch_.size());
     evbuffer_drain(in, res.head_bytes);
     state_ = State::kBody;
-    conn_->set_timeout(runtime_->response_timeouts[req_.upstream]);
+    arm_timer();
     relay_body();
     return;
   }

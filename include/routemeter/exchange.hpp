@@ -50,6 +50,7 @@ class Exchange final : public UpstreamUser {
 
   void connect_and_send();
   void send_request();
+  void arm_timer();
   void upstream_failed(int err);
   void fail(int status, UpstreamError error);
   void broken(UpstreamError error);

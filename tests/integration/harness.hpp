@@ -21,6 +21,7 @@
 #include <csignal>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -183,6 +184,19 @@ struct Reply {
 
 using Handler = std::function<Reply(const ReceivedRequest&)>;
 
+// How a backend reads its connections: as fast as bytes arrive, by default.
+// Paced, it plays an upstream that takes a request body slowly (a token
+// bucket: at most `bytes_per_tick` per `tick`) or stops taking it
+// (`stop_after`); a small `receive_buffer` keeps the kernel from taking the
+// body on the backend's behalf. Counts are per connection.
+struct ReadPace {
+  size_t bytes_per_tick = 0;  // 0: no pacing
+  milliseconds tick{20};
+  uint64_t paced_bytes = std::numeric_limits<uint64_t>::max();  // then full speed
+  uint64_t stop_after = std::numeric_limits<uint64_t>::max();   // then read nothing more
+  int receive_buffer = 0;  // SO_RCVBUF of each accepted socket; 0: the kernel's
+};
+
 // An HTTP/1.1 upstream on 127.0.0.1:<port 0>, serving from its own thread.
 // Requests on one connection are answered in order (pipelining allowed).
 // All public members are thread-safe; the handler runs on the backend thread.
@@ -199,6 +213,12 @@ class TestBackend {
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   void set_handler(Handler handler);
+  // For connections accepted from now on.
+  void set_read_pace(const ReadPace& pace);
+  // Bytes sent for every request as soon as its head has arrived, before its
+  // body is read (or just before the reply, if both came at once): an interim
+  // answer such as "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n". Empty: none.
+  void set_interim(std::string bytes);
   // Closes the listener and every connection, joins the thread: afterwards the
   // port refuses connections. Idempotent.
   void stop();
@@ -219,6 +239,8 @@ class TestBackend {
   friend struct BackendConn;  // one connection of the loop thread (harness_backend.cpp)
   void record(ReceivedRequest request);
   Handler current_handler() const;
+  ReadPace current_read_pace() const;
+  std::string current_interim() const;
 
   std::unique_ptr<Impl> impl_;
   uint16_t port_ = 0;
@@ -227,6 +249,8 @@ class TestBackend {
   mutable std::condition_variable cv_;
   std::vector<ReceivedRequest> log_;  // guarded by mutex_
   Handler handler_;                   // guarded by mutex_
+  ReadPace read_pace_;                // guarded by mutex_
+  std::string interim_;               // guarded by mutex_
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> open_{0};
   std::atomic<uint64_t> bytes_written_{0};

@@ -22,6 +22,7 @@ namespace {
 
 using ListenerPtr = std::unique_ptr<evconnlistener, CDeleter<&evconnlistener_free>>;
 using BuffereventPtr = std::unique_ptr<bufferevent, CDeleter<&bufferevent_free>>;
+using TokenBucketPtr = std::unique_ptr<ev_token_bucket_cfg, CDeleter<&ev_token_bucket_cfg_free>>;
 
 constexpr size_t kMaxRequestBytes = 64 * 1024 * 1024;  // a runaway request closes the connection
 constexpr size_t kStreamLowWater = 256 * 1024;
@@ -56,6 +57,7 @@ struct BackendConn {
   bool closing = false;  // close once the output is written
   bool peer_eof = false;
   bool continue_sent = false;
+  bool interim_sent = false;  // TestBackend::set_interim, for the request being read
   EventPtr timer;
   Reply delayed;
   bool delayed_head = false;
@@ -64,6 +66,9 @@ struct BackendConn {
   uint64_t stream_offset = 0;
   bool stream_chunked = false;
   bool stream_then_close = false;
+  ReadPace pace;
+  TokenBucketPtr pace_bucket;  // while reading paced; outlives bev's use of it
+  uint64_t bytes_read = 0;
 
   ~BackendConn() {
     timer.reset();
@@ -84,6 +89,12 @@ struct BackendConn {
   void send(const Reply& reply, bool head_request);
   void refill_stream();
   void add(std::string_view bytes) { bufferevent_write(bev.get(), bytes.data(), bytes.size()); }
+  void send_interim() {
+    if (interim_sent) return;
+    interim_sent = true;
+    const std::string bytes = impl->owner.current_interim();
+    if (!bytes.empty()) add(bytes);
+  }
   void add_pattern(uint64_t n, bool chunked);
   size_t pending_output() const { return evbuffer_get_length(bufferevent_get_output(bev.get())); }
 };
@@ -95,6 +106,11 @@ void TestBackend::Impl::accept(evutil_socket_t fd) {
   conn->impl = this;
   conn->id = next_id++;
   conn->fd = fd;
+  conn->pace = owner.current_read_pace();
+  if (conn->pace.receive_buffer > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &conn->pace.receive_buffer,
+               sizeof(conn->pace.receive_buffer));
+  }
   // Not BEV_OPT_CLOSE_ON_FREE: libevent 2.1 defers that close to a finalizer
   // that runs on a later loop iteration (or never, after the loop stopped);
   // tests need the socket closed now.
@@ -118,6 +134,14 @@ void TestBackend::Impl::accept(evutil_socket_t fd) {
         static_cast<TestBackend*>(arg)->bytes_written_.fetch_add(info->n_deleted);
       },
       &owner);
+  if (c->pace.bytes_per_tick > 0) {
+    const size_t rate = c->pace.bytes_per_tick;
+    constexpr auto kUnlimited = static_cast<size_t>(EV_RATE_LIMIT_MAX);
+    const auto ms = c->pace.tick.count();
+    const timeval tick{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
+    c->pace_bucket.reset(ev_token_bucket_cfg_new(rate, rate, kUnlimited, kUnlimited, &tick));
+    bufferevent_set_rate_limit(c->bev.get(), c->pace_bucket.get());
+  }
   bufferevent_enable(c->bev.get(), EV_READ | EV_WRITE);
   conns.emplace(c->id, std::move(conn));
 }
@@ -143,6 +167,12 @@ void BackendConn::on_read() {
     impl->close(id, false);
     return;
   }
+  bytes_read += n;
+  if (pace_bucket && bytes_read >= pace.paced_bytes) {
+    bufferevent_set_rate_limit(bev.get(), nullptr);
+    pace_bucket.reset();
+  }
+  if (bytes_read >= pace.stop_after) bufferevent_disable(bev.get(), EV_READ);
   process();
 }
 
@@ -173,16 +203,19 @@ void BackendConn::process() {
     wire::ParsedRequest parsed;
     wire::Parse status = wire::parse_request(in, parsed);
     if (status == wire::Parse::kIncomplete) {
+      if (parsed.head_complete) send_interim();
       if (parsed.expect_continue && !continue_sent) {
         continue_sent = true;
         add("HTTP/1.1 100 Continue\r\n\r\n");
       }
       break;
     }
+    if (status == wire::Parse::kComplete) send_interim();
     ReceivedRequest req;
     req.connection_id = id;
     req.index_on_connection = requests++;
     continue_sent = false;
+    interim_sent = false;
     if (status == wire::Parse::kError) {
       req.method = "<malformed>";
       req.raw = in;
@@ -366,6 +399,26 @@ void TestBackend::set_handler(Handler handler) {
 Handler TestBackend::current_handler() const {
   std::lock_guard lock(mutex_);
   return handler_;
+}
+
+void TestBackend::set_read_pace(const ReadPace& pace) {
+  std::lock_guard lock(mutex_);
+  read_pace_ = pace;
+}
+
+ReadPace TestBackend::current_read_pace() const {
+  std::lock_guard lock(mutex_);
+  return read_pace_;
+}
+
+void TestBackend::set_interim(std::string bytes) {
+  std::lock_guard lock(mutex_);
+  interim_ = std::move(bytes);
+}
+
+std::string TestBackend::current_interim() const {
+  std::lock_guard lock(mutex_);
+  return interim_;
 }
 
 void TestBackend::record(ReceivedRequest request) {

@@ -119,6 +119,7 @@ Parse parse_request(std::string_view in, ParsedRequest& out) {
     out.error = "bad header line";
     return Parse::kError;
   }
+  out.head_complete = true;
   size_t body_start = end + 4;
   std::vector<std::string> lengths = out.headers.get_all("Content-Length");
   std::vector<std::string> codings = out.headers.get_all("Transfer-Encoding");

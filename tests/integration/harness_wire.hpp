@@ -20,6 +20,7 @@ struct ParsedRequest {
   Headers headers;
   std::string body;
   bool chunked = false;
+  bool head_complete = false;    // the head parsed, whatever the body
   bool expect_continue = false;  // known once the head is complete
   size_t consumed = 0;           // head + framed body bytes
   std::string error;
