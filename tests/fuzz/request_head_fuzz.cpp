@@ -16,28 +16,15 @@ namespace {
 
 using namespace routemeter::http;
 using routemeter::fuzz::ends_with_empty_line;
+using routemeter::fuzz::same_framing;
+using routemeter::fuzz::same_headers;
 using routemeter::fuzz::within;
 
-bool same_framing(const Framing& a, const Framing& b) {
-  return a.has_content_length == b.has_content_length && a.content_length == b.content_length &&
-         a.chunked == b.chunked && a.connection_close == b.connection_close &&
-         a.connection_keep_alive == b.connection_keep_alive &&
-         a.expect_continue == b.expect_continue && a.upgrade == b.upgrade;
-}
-
 bool same_head(const RequestHead& a, const RequestHead& b) {
-  if (a.method != b.method || a.method_token != b.method_token || a.target != b.target ||
-      a.path != b.path || a.query != b.query || a.version_minor != b.version_minor ||
-      a.host != b.host || a.has_host != b.has_host || !same_framing(a.framing, b.framing) ||
-      a.headers.size() != b.headers.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.headers.size(); ++i) {
-    if (a.headers[i].name != b.headers[i].name || a.headers[i].value != b.headers[i].value) {
-      return false;
-    }
-  }
-  return true;
+  return a.method == b.method && a.method_token == b.method_token && a.target == b.target &&
+         a.path == b.path && a.query == b.query && a.version_minor == b.version_minor &&
+         a.host == b.host && a.has_host == b.has_host && same_framing(a.framing, b.framing) &&
+         same_headers(a.headers, b.headers);
 }
 
 }  // namespace

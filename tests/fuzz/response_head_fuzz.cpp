@@ -15,26 +15,15 @@ namespace {
 
 using namespace routemeter::http;
 using routemeter::fuzz::ends_with_empty_line;
+using routemeter::fuzz::same_framing;
+using routemeter::fuzz::same_headers;
 using routemeter::fuzz::within;
 
 constexpr size_t kMaxBytes = 2048;
 
 bool same_head(const ResponseHead& a, const ResponseHead& b) {
-  const Framing& x = a.framing;
-  const Framing& y = b.framing;
-  if (a.status != b.status || a.reason != b.reason || a.version_minor != b.version_minor ||
-      x.has_content_length != y.has_content_length || x.content_length != y.content_length ||
-      x.chunked != y.chunked || x.connection_close != y.connection_close ||
-      x.connection_keep_alive != y.connection_keep_alive || x.upgrade != y.upgrade ||
-      a.headers.size() != b.headers.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.headers.size(); ++i) {
-    if (a.headers[i].name != b.headers[i].name || a.headers[i].value != b.headers[i].value) {
-      return false;
-    }
-  }
-  return true;
+  return a.status == b.status && a.reason == b.reason && a.version_minor == b.version_minor &&
+         same_framing(a.framing, b.framing) && same_headers(a.headers, b.headers);
 }
 
 }  // namespace
