@@ -1,8 +1,11 @@
 #include "routemeter/client_connection.hpp"
 
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <cstring>
 
+#include "routemeter/http_rewrite.hpp"
 #include "routemeter/net.hpp"
 #include "routemeter/reply.hpp"
 #include "routemeter/router.hpp"
@@ -11,12 +14,15 @@
 namespace routemeter {
 namespace {
 
-constexpr size_t kReadSize = 64 * 1024;
+constexpr size_t kReadSize = kReadChunk;
 // Client output above this pauses upstream reads; below kLowWater resumes them.
 constexpr size_t kHighWater = 256 * 1024;
 constexpr size_t kLowWater = 64 * 1024;
 // While a request is in progress, stop reading pipelined input beyond this.
 constexpr size_t kMaxPipelined = 64 * 1024;
+// While a request body arrives, stop reading once this much of it waits in
+// the input buffer: the exchange holds the rest of the window.
+constexpr size_t kBodyInputWindow = 16 * 1024;
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 bool is_retryable(http::Method m) {
@@ -42,6 +48,7 @@ ClientConnection::ClientConnection(Worker& worker, int fd, std::string client_ip
       read_ev_(event_new(worker.base(), fd, EV_READ | EV_PERSIST, &on_read, this)),
       write_ev_(event_new(worker.base(), fd, EV_WRITE | EV_PERSIST, &on_write, this)),
       timer_ev_(evtimer_new(worker.base(), &on_timer, this)),
+      closed_ev_(event_new(worker.base(), fd, EV_READ | EV_ET | EV_PERSIST, &on_closed, this)),
       in_(evbuffer_new()),
       out_(evbuffer_new()),
       body_(evbuffer_new()),
@@ -64,13 +71,19 @@ void ClientConnection::on_timer(evutil_socket_t, short, void* arg) {
   static_cast<ClientConnection*>(arg)->handle_timer();
 }
 
+void ClientConnection::on_closed(evutil_socket_t, short, void* arg) {
+  static_cast<ClientConnection*>(arg)->handle_closed();
+}
+
 void ClientConnection::want_read(bool on) {
   if (on == reading_ || closed_) return;
   reading_ = on;
   if (on) {
+    watch_close();
     event_add(read_ev_.get(), nullptr);
   } else {
     event_del(read_ev_.get());
+    watch_close();
   }
 }
 
@@ -78,10 +91,36 @@ void ClientConnection::want_write(bool on) {
   if (on == writing_ || closed_) return;
   writing_ = on;
   if (on) {
+    watch_close();
     event_add(write_ev_.get(), nullptr);
   } else {
     event_del(write_ev_.get());
+    watch_close();
   }
+}
+
+// With reads paused (back-pressure on a body, pipelining) and nothing to
+// write, no event would report a client that resets and never comes back:
+// an edge-triggered read event watches for that alone (libevent does not
+// mix it with the level-triggered ones, so only while both are off).
+void ClientConnection::watch_close() {
+  const bool watch = !reading_ && !writing_ && !client_eof_ && !closed_;
+  if (watch == watching_close_) return;
+  watching_close_ = watch;
+  if (watch) {
+    event_add(closed_ev_.get(), nullptr);
+  } else {
+    event_del(closed_ev_.get());
+  }
+}
+
+void ClientConnection::handle_closed() {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  // Reset: nothing more will arrive or be read. Anything else (new bytes,
+  // a half-close) waits until reads resume.
+  if (err != 0) close();
 }
 
 void ClientConnection::set_timer(const timeval* tv) {
@@ -93,7 +132,7 @@ void ClientConnection::set_timer(const timeval* tv) {
 }
 
 void ClientConnection::handle_read() {
-  ssize_t n = read_into(in_.get(), fd_.get(), kReadSize);
+  const ssize_t n = read_into(in_.get(), fd_.get(), kReadSize);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     close();  // reset by the client
@@ -103,19 +142,13 @@ void ClientConnection::handle_read() {
     client_eof_ = true;
     want_read(false);
     // A half-closed client may still wait for the answer to what it sent;
-    // with nothing (or only part of a head) pending there is nothing to answer.
-    if (state_ == State::kIdle || state_ == State::kHead || state_ == State::kBody) {
-      if (state_ != State::kIdle || evbuffer_get_length(in_.get()) == 0) {
-        close();
-        return;
-      }
-    } else {
+    // with nothing, part of a head, or only the dropped rest of a body
+    // pending there is nothing to answer.
+    const bool nothing_pending = state_ == State::kIdle && evbuffer_get_length(in_.get()) == 0;
+    if (nothing_pending || state_ == State::kHead || state_ == State::kDiscard) {
+      close();
       return;
     }
-  }
-  if (state_ == State::kExchange || state_ == State::kReplying) {
-    if (evbuffer_get_length(in_.get()) > kMaxPipelined) want_read(false);
-    return;
   }
   process();
 }
@@ -126,15 +159,13 @@ void ClientConnection::process() {
     if (state_ == State::kIdle || state_ == State::kHead) {
       if (!parse_head()) break;
     }
-    if (state_ == State::kBody) {
-      if (!read_body()) break;
-      dispatch();
-    }
+    if (!body_relay_.done()) pump_body();
     // A proxy-made reply may have completed synchronously and left the
     // connection idle again: go on with pipelined requests, if any.
     if (state_ != State::kIdle || evbuffer_get_length(in_.get()) == 0) break;
   }
   processing_ = false;
+  update_reading();
 }
 
 bool ClientConnection::parse_head() {
@@ -147,7 +178,7 @@ bool ClientConnection::parse_head() {
   const size_t look = std::min<size_t>(avail, sc.max_header_bytes + 1);
   const char* data =
       reinterpret_cast<const char*>(evbuffer_pullup(in_.get(), static_cast<ev_ssize_t>(look)));
-  http::ParseResult res = http::parse_request_head(data, look, limits, head_);
+  const http::ParseResult res = http::parse_request_head(data, look, limits, head_);
   if (res.status == http::ParseStatus::kIncomplete) {
     if (state_ == State::kIdle) {
       state_ = State::kHead;
@@ -158,17 +189,21 @@ bool ClientConnection::parse_head() {
   }
   record_.clear();
   record_.start_ns = monotonic_ns();
+  record_.method = head_.method;
   runtime_ = worker_.runtime();
+  http10_ = head_.version_minor == 0;
+  head_request_ = head_.method == http::Method::kHead;
+  forwarded_ = false;
+  response_started_ = false;
+  body_relay_.start(BodyRelay::Framing::kNone, 0);
   if (res.status == http::ParseStatus::kError) {
-    record_.method = head_.method;
     reply(res.error_status, true);
     return false;
   }
-  record_.method = head_.method;
   if (AccessLogSink* sink = runtime_->snapshot->access_log()) {
     // The head's bytes go away before the line is written: keep what it needs.
     log_target_.assign(head_.target);
-    log_version_ = head_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    log_version_ = http10_ ? "HTTP/1.0" : "HTTP/1.1";
     if (sink->format() == LogFormat::kCombined) {
       for (const http::Header& h : head_.headers) {
         if (http::iequals(h.name, "referer")) log_referer_.assign(h.value);
@@ -190,182 +225,137 @@ bool ClientConnection::parse_head() {
   record_.route = match.route;
   worker_.begin(*runtime_->snapshot, record_);
 
-  chunked_body_ = head_.framing.chunked;
-  body_remaining_ = head_.framing.has_content_length ? head_.framing.content_length : 0;
-  if (body_remaining_ > sc.max_body_bytes) {
+  const http::Framing& framing = head_.framing;
+  const uint64_t max_body = sc.max_body_bytes;
+  const uint64_t length = framing.has_content_length ? framing.content_length : 0;
+  if (!framing.chunked && length > max_body) {
     reply(413, true);
     return false;
   }
+  body_relay_.start(framing.chunked  ? BodyRelay::Framing::kChunked
+                    : length != 0    ? BodyRelay::Framing::kLength
+                                     : BodyRelay::Framing::kNone,
+                    length, false, max_body);
+  Exchange::Request req;
   if (match.route != nullptr) {
-    exchange_req_.upstream = match.route->upstream_index;
-    exchange_req_.method = head_.method;
-    exchange_req_.client_http10 = head_.version_minor == 0;
-    exchange_req_.retryable = false;
-    render_upstream_head(head_, match.forward_path);
+    req.upstream = match.route->upstream_index;
+    req.method = head_.method;
+    req.client_http10 = http10_;
+    req.retryable = body_relay_.done() && is_retryable(head_.method);
+    render_upstream_request(head_, match.forward_path, ForwardInfo{client_ip_, "http"}, scratch_);
   }
-  const bool expect = head_.framing.expect_continue && head_.version_minor >= 1;
-  evbuffer_drain(in_.get(), res.head_bytes);
-  chunked_.reset();
-  evbuffer_drain(body_.get(), evbuffer_get_length(body_.get()));
-  state_ = State::kBody;
-  const bool has_body = chunked_body_ || body_remaining_ > 0;
-  if (expect && has_body && evbuffer_get_length(in_.get()) == 0) {
+  const bool expect = framing.expect_continue && !http10_;
+  evbuffer_drain(in_.get(), res.head_bytes);  // head_'s views end here
+  if (expect && !body_relay_.done() && evbuffer_get_length(in_.get()) == 0) {
     evbuffer_add(out_.get(), kContinue, sizeof kContinue - 1);
     if (!flush()) return false;
   }
-  if (has_body) set_timer(worker_.body_timeout());
-  return true;
-}
-
-bool ClientConnection::read_body() {
-  const uint64_t max_body = worker_.server_config().max_body_bytes;
-  size_t before = evbuffer_get_length(body_.get());
-  if (!chunked_body_) {
-    size_t avail = evbuffer_get_length(in_.get());
-    auto take = static_cast<size_t>(std::min<uint64_t>(avail, body_remaining_));
-    if (take > 0) evbuffer_remove_buffer(in_.get(), body_.get(), take);
-    body_remaining_ -= take;
-  } else {
-    while (!chunked_.done()) {
-      size_t avail = evbuffer_get_length(in_.get());
-      if (avail == 0) break;
-      if (chunked_.state() == http::ChunkedParser::State::kData) {
-        uint64_t want = chunked_.data_remaining();
-        if (evbuffer_get_length(body_.get()) + want > max_body) {
-          reply(413, true);
-          return false;
-        }
-        auto take = static_cast<size_t>(std::min<uint64_t>(avail, want));
-        evbuffer_remove_buffer(in_.get(), body_.get(), take);
-        chunked_.consume_data(take);
-        continue;
-      }
-      size_t look = std::min<size_t>(avail, 4096);
-      const char* p =
-          reinterpret_cast<const char*>(evbuffer_pullup(in_.get(), static_cast<ev_ssize_t>(look)));
-      size_t used = chunked_.parse(p, look);
-      evbuffer_drain(in_.get(), used);
-      if (chunked_.failed()) {
-        reply(400, true);
-        return false;
-      }
-    }
+  if (match.route == nullptr) {
+    reply(404, !keep_alive_);  // a body that follows is read and dropped
+    return !closed_;
   }
-  const size_t body_len = evbuffer_get_length(body_.get());
-  if (body_len != before) set_timer(worker_.body_timeout());
-  const bool complete = chunked_body_ ? chunked_.done() : body_remaining_ == 0;
-  if (!complete) {
-    if (client_eof_) close();  // the body can never arrive
-    return false;
+  // The body bytes already here go out with the head, in one write.
+  switch (body_relay_.relay(in_.get(), body_.get(), Exchange::kBodyWindow)) {
+    case BodyRelay::Status::kBadFraming:
+      reply(400, true);
+      return false;
+    case BodyRelay::Status::kTooLarge:
+      reply(413, true);
+      return false;
+    default:
+      break;
   }
-  record_.request_body_bytes = body_len;
-  if (chunked_body_ && record_.route != nullptr) {
-    // Re-framed: the upstream gets the de-chunked body with a Content-Length.
-    upstream_head_ += "Content-Length: ";
-    upstream_head_ += std::to_string(body_len);
-    upstream_head_ += "\r\n";
-  }
-  if (record_.route != nullptr) upstream_head_ += "\r\n";
-  exchange_req_.retryable = body_len == 0 && is_retryable(head_.method);
-  return true;
-}
-
-void ClientConnection::render_upstream_head(const http::RequestHead& head, std::string_view path) {
-  std::string& h = upstream_head_;
-  h.clear();
-  h.append(head.method_token);
-  h += ' ';
-  h.append(path);
-  if (!head.query.empty() || head.target.find('?') != std::string_view::npos) {
-    h += '?';
-    h.append(head.query);
-  }
-  h += " HTTP/1.1\r\n";
-  const http::HopByHop hop(head.headers);
-  bool has_xff = false;
-  for (const http::Header& f : head.headers) {
-    if (hop.contains(f.name) || http::iequals(f.name, "host") ||
-        http::iequals(f.name, "content-length") || http::iequals(f.name, "expect") ||
-        http::iequals(f.name, "x-forwarded-proto") || http::iequals(f.name, "x-forwarded-host")) {
-      continue;
-    }
-    if (http::iequals(f.name, "x-forwarded-for")) {
-      has_xff = true;
-      continue;
-    }
-    h.append(f.name);
-    h += ": ";
-    h.append(f.value);
-    h += "\r\n";
-  }
-  if (!head.host.empty()) {
-    h += "Host: ";
-    h.append(head.host);
-    h += "\r\n";
-  }
-  h += "X-Forwarded-For: ";
-  if (has_xff) {
-    // Every X-Forwarded-For field received forms one list, in order; we add ours.
-    for (const http::Header& f : head.headers) {
-      if (http::iequals(f.name, "x-forwarded-for")) {
-        h.append(f.value);
-        h += ", ";
-      }
-    }
-  }
-  h.append(client_ip_);
-  h += "\r\nX-Forwarded-Proto: http\r\n";
-  if (!head.host.empty()) {
-    h += "X-Forwarded-Host: ";
-    h.append(head.host);
-    h += "\r\n";
-  }
-  if (head.framing.has_content_length && !head.framing.chunked) {
-    h += "Content-Length: ";
-    h += std::to_string(head.framing.content_length);
-    h += "\r\n";
-  }
-}
-
-void ClientConnection::dispatch() {
+  req.body_follows = !body_relay_.done();
+  state_ = State::kExchange;
+  forwarded_ = true;
   set_timer(nullptr);
-  if (record_.route == nullptr) {
-    reply(404, !keep_alive_);
+  exchange_.start(runtime_, req, scratch_, body_.get());
+  return !closed_;
+}
+
+// Moves the request body from the input buffer to the exchange (or drops it
+// once no exchange wants it) as far as the exchange's window allows.
+void ClientConnection::pump_body() {
+  while (!closed_ && !body_relay_.done()) {
+    const bool forward = forwarded_ && exchange_.active();
+    const size_t room = forward ? exchange_.body_room() : SIZE_MAX;
+    if (room == 0 || evbuffer_get_length(in_.get()) == 0) break;
+    const BodyRelay::Status status =
+        body_relay_.relay(in_.get(), forward ? body_.get() : nullptr, room);
+    if (forward && evbuffer_get_length(body_.get()) != 0) {
+      exchange_.send_body(body_.get());  // an upstream failure may answer the client now
+      if (closed_) return;
+    }
+    switch (status) {
+      case BodyRelay::Status::kBadFraming:
+        body_failed(400);
+        return;
+      case BodyRelay::Status::kTooLarge:
+        body_failed(413);
+        return;
+      case BodyRelay::Status::kDone:
+        body_done();
+        return;
+      case BodyRelay::Status::kMore:
+        break;
+    }
+  }
+  if (!closed_ && client_eof_ && !body_relay_.done() && evbuffer_get_length(in_.get()) == 0) {
+    close();  // the rest of the body can never arrive
+  }
+}
+
+void ClientConnection::body_done() {
+  if (forwarded_ && exchange_.active()) exchange_.end_body();
+  if (state_ == State::kDiscard) {
+    state_ = State::kIdle;
+    if (!keep_alive_ || client_eof_ || worker_.draining()) {
+      close();
+      return;
+    }
+    set_timer(worker_.keepalive_timeout());
+  }
+}
+
+// The request body broke (framing, size) or stalled after the request was
+// forwarded: the upstream request is cut (its connection closed, never
+// reused) and the client gets `status` if no answer has started.
+void ClientConnection::body_failed(int status) {
+  if (forwarded_ && exchange_.active()) exchange_.abort();
+  body_relay_.start(BodyRelay::Framing::kNone, 0);  // nothing more is read of it
+  if (response_started_ || state_ == State::kDiscard) {
+    close();
     return;
   }
-  state_ = State::kExchange;
-  if (evbuffer_get_length(in_.get()) > kMaxPipelined) want_read(false);
-  exchange_.start(runtime_, exchange_req_, upstream_head_, body_.get());
+  if (state_ == State::kReplying) {
+    keep_alive_ = false;  // our own answer is on its way: close after it
+    return;
+  }
+  reply(status, true);
 }
 
 void ClientConnection::reply(int status, bool close_after) {
   if (close_after) keep_alive_ = false;
   record_.status = status;
   if (record_.start_ns == 0) record_.start_ns = monotonic_ns();
-  const bool http10 = head_.version_minor == 0;
-  record_.response_body_bytes = write_local_reply(
-      out_.get(), status, !keep_alive_, http10 && keep_alive_, head_.method == http::Method::kHead);
+  record_.response_body_bytes =
+      write_local_reply(out_.get(), status, !keep_alive_, http10_ && keep_alive_, head_request_);
   state_ = State::kReplying;
   set_timer(nullptr);
   finishing_ = true;
   flush();
 }
 
-bool ClientConnection::output_over_high_water() const {
-  return evbuffer_get_length(out_.get()) > kHighWater;
-}
-
 bool ClientConnection::flush() {
   if (closed_) return false;
   if (evbuffer_get_length(out_.get()) != 0) {
-    ssize_t n = write_from(out_.get(), fd_.get());
+    const ssize_t n = write_from(out_.get(), fd_.get());
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       close();
       return false;
     }
   }
-  const size_t left = evbuffer_get_length(out_.get());
-  if (left != 0) {
+  if (evbuffer_get_length(out_.get()) != 0) {
     want_write(true);
     // A client that stops reading must not hold the connection forever.
     set_timer(worker_.body_timeout());
@@ -374,8 +364,8 @@ bool ClientConnection::flush() {
   want_write(false);
   if (finishing_) {
     finish_request();
-  } else if (state_ == State::kExchange) {
-    set_timer(nullptr);
+  } else if (state_ == State::kExchange && body_relay_.done()) {
+    set_timer(nullptr);  // the exchange's own timers run
   }
   return !closed_;
 }
@@ -387,16 +377,37 @@ void ClientConnection::handle_write() {
   }
 }
 
-void ClientConnection::on_exchange_failed(int status) { reply(status, !keep_alive_); }
+void ClientConnection::on_response_head(const http::ResponseHead& head, const ResponsePlan& plan) {
+  response_started_ = true;
+  record_.status = head.status;
+  if (plan.client_must_close) keep_alive_ = false;
+  render_client_response(head, plan, !keep_alive_, http10_, scratch_);
+  evbuffer_add(out_.get(), scratch_.data(), scratch_.size());
+}
 
-void ClientConnection::on_exchange_complete() {
-  if (exchange_.client_must_close()) keep_alive_ = false;
+ExchangeClient::Accept ClientConnection::on_response_body(evbuffer* body) {
+  evbuffer_add_buffer(out_.get(), body);
+  if (!flush()) return Accept::kClosed;
+  return evbuffer_get_length(out_.get()) > kHighWater ? Accept::kPause : Accept::kMore;
+}
+
+void ClientConnection::on_response_complete() {
   state_ = State::kReplying;
   finishing_ = true;
   flush();
 }
 
+void ClientConnection::on_exchange_failed(int status) { reply(status, !keep_alive_); }
+
 void ClientConnection::on_exchange_broken() { close(); }
+
+void ClientConnection::on_request_body_room() {
+  if (!processing_) process();
+}
+
+void ClientConnection::resume_body() {
+  if (!closed_ && !processing_) process();
+}
 
 void ClientConnection::finish_request() {
   finishing_ = false;
@@ -404,12 +415,20 @@ void ClientConnection::finish_request() {
   record_finished();
   record_.clear();
   runtime_.reset();
-  state_ = State::kIdle;
   if (!keep_alive_ || client_eof_ || worker_.draining()) {
+    state_ = State::kIdle;
     close();
     return;
   }
-  keep_alive_ = true;
+  if (!body_relay_.done()) {
+    // Answered before the whole body arrived (an early or proxy-made
+    // answer): read and drop the rest, then the connection is free again.
+    state_ = State::kDiscard;
+    update_reading();
+    if (!processing_) process();
+    return;
+  }
+  state_ = State::kIdle;
   set_timer(worker_.keepalive_timeout());
   want_read(true);
   // Pipelined requests already read wait in in_; process() loops over them
@@ -420,7 +439,8 @@ void ClientConnection::finish_request() {
 void ClientConnection::handle_timer() {
   switch (state_) {
     case State::kIdle:
-      close();  // keep-alive (or first request) wait is over
+    case State::kDiscard:
+      close();  // keep-alive wait over, or the dropped body stalled
       return;
     case State::kHead:
       // A head that never completed: counted as unmatched, like a bad request.
@@ -428,12 +448,51 @@ void ClientConnection::handle_timer() {
       record_.start_ns = monotonic_ns();
       reply(408, true);
       return;
-    case State::kBody:
-      reply(408, true);  // the route is known; the record already counts it in flight
-      return;
     default:
-      close();  // the client stopped reading our answer
+      if (evbuffer_get_length(out_.get()) == 0 && !body_relay_.done()) {
+        body_failed(408);  // the client stopped sending its body
+      } else {
+        close();  // the client stopped reading our answer
+      }
       return;
+  }
+}
+
+// Read interest, the body budget and the client's timer, from the state:
+// called after anything that moved bytes.
+void ClientConnection::update_reading() {
+  if (closed_) return;
+  account_body();
+  if (state_ == State::kIdle || state_ == State::kHead) return;  // their timers are set on entry
+  const bool body_pending = !body_relay_.done();
+  bool reading = !client_eof_;
+  bool waiting_on_client = false;
+  if (body_pending) {
+    const bool forward = forwarded_ && exchange_.active();
+    const bool room = !forward || exchange_.body_room() > 0;
+    reading = reading && room && evbuffer_get_length(in_.get()) < kBodyInputWindow;
+    if (reading && forward && !worker_.body_budget_left()) {
+      worker_.wait_for_body_budget(this);
+      reading = false;
+    }
+    waiting_on_client = room;
+  } else {
+    reading = reading && evbuffer_get_length(in_.get()) <= kMaxPipelined;
+  }
+  want_read(reading);
+  if (evbuffer_get_length(out_.get()) != 0 || waiting_on_client) {
+    set_timer(worker_.body_timeout());
+  } else if (state_ == State::kExchange) {
+    set_timer(nullptr);
+  }
+}
+
+void ClientConnection::account_body() {
+  const uint64_t in_body = body_relay_.done() ? 0 : evbuffer_get_length(in_.get());
+  const uint64_t held = in_body + exchange_.body_held();
+  if (held != body_held_) {
+    worker_.add_body_bytes(static_cast<int64_t>(held) - static_cast<int64_t>(body_held_));
+    body_held_ = held;
   }
 }
 
@@ -446,6 +505,13 @@ void ClientConnection::drain() {
 }
 
 void ClientConnection::record_finished() {
+  if (forwarded_) {
+    const Exchange::Outcome& o = exchange_.outcome();
+    record_.server = o.server;
+    if (record_.error == UpstreamError::kNone) record_.error = o.error;
+    if (response_started_) record_.response_body_bytes = o.response_body_bytes;
+  }
+  record_.request_body_bytes = body_relay_.payload_bytes();
   const std::shared_ptr<WorkerRuntime>& rt = runtime_ ? runtime_ : worker_.runtime();
   const Snapshot& snap = *rt->snapshot;
   if (snap.access_log() == nullptr) {
@@ -479,8 +545,14 @@ void ClientConnection::close() {
   event_del(read_ev_.get());
   event_del(write_ev_.get());
   evtimer_del(timer_ev_.get());
+  if (watching_close_) event_del(closed_ev_.get());
   fd_.reset();
   runtime_.reset();
+  if (body_held_ != 0) {
+    worker_.add_body_bytes(-static_cast<int64_t>(body_held_));
+    body_held_ = 0;
+  }
+  worker_.forget_body_waiter(this);
   worker_.retire(this);
 }
 

@@ -4,16 +4,16 @@
 
 #include <cerrno>
 
-#include "routemeter/client_connection.hpp"
 #include "routemeter/net.hpp"
-#include "routemeter/reply.hpp"
 #include "routemeter/worker.hpp"
 
 namespace routemeter {
 namespace {
 
-constexpr size_t kReadSize = 64 * 1024;
+constexpr size_t kReadSize = kReadChunk;
 constexpr size_t kMaxResponseHead = 64 * 1024;
+
+void drain_all(evbuffer* buf) { evbuffer_drain(buf, evbuffer_get_length(buf)); }
 
 }  // namespace
 
@@ -25,12 +25,13 @@ void Exchange::start(std::shared_ptr<WorkerRuntime> runtime, const Request& req,
   req_ = req;
   pool_ = runtime_->pools[req.upstream].get();
   head_.swap(head);
-  if (!body_) body_.reset(evbuffer_new());
-  if (evbuffer_get_length(body) != 0) evbuffer_add_buffer(body_.get(), body);
+  if (!pending_) pending_.reset(evbuffer_new());
+  if (!staging_) staging_.reset(evbuffer_new());
+  if (evbuffer_get_length(body) != 0) evbuffer_add_buffer(pending_.get(), body);
+  outcome_ = Outcome();
   retried_ = false;
   paused_ = false;
-  dechunk_ = false;
-  client_must_close_ = false;
+  body_ended_ = !req.body_follows;
   connect_and_send();
 }
 
@@ -38,15 +39,15 @@ void Exchange::connect_and_send() {
   const size_t server = pool_->pick_server(monotonic_ns());
   if (server == UpstreamPool::kNoServer) {
     state_ = State::kConnecting;
-    fail(502, UpstreamError::kNoHealthyServer);
+    fail(UpstreamError::kNoHealthyServer);
     return;
   }
-  client_.record().server = static_cast<int64_t>(server);
+  outcome_.server = static_cast<int64_t>(server);
   conn_ = pool_->lease(server, retried_, &reused_);
   if (!conn_) {
     state_ = State::kConnecting;
     pool_->upstream().report_failure(server, monotonic_ns());
-    fail(502, UpstreamError::kConnectRefused);
+    fail(UpstreamError::kConnectRefused);
     return;
   }
   conn_->set_user(this);
@@ -62,24 +63,95 @@ void Exchange::connect_and_send() {
 
 // The exchange's one timer, re-armed as it moves from phase to phase (and
 // within a phase on progress): connect_timeout bounds the connect only;
-// response_timeout bounds the upstream not taking the request (restarted by
-// every write that moves bytes, so a slow but moving upload never trips it),
-// then the wait for the response head, then each wait for body bytes.
+// response_timeout bounds the upstream not taking request bytes we hold
+// (restarted by every write that moves bytes, so a slow but moving upload
+// never trips it), then the wait for the response head, then each wait for
+// response body bytes. While everything we hold is written and more request
+// body is due from the client, no upstream timer runs: the client's
+// client_body_timeout does.
 void Exchange::arm_timer() {
-  conn_->set_timeout(state_ == State::kConnecting ? runtime_->connect_timeouts[req_.upstream]
-                                                  : runtime_->response_timeouts[req_.upstream]);
+  if (state_ == State::kConnecting) {
+    conn_->set_timeout(runtime_->connect_timeouts[req_.upstream]);
+  } else if (state_ == State::kSending && evbuffer_get_length(conn_->out()) == 0) {
+    conn_->set_timeout(nullptr);
+  } else {
+    conn_->set_timeout(runtime_->response_timeouts[req_.upstream]);
+  }
 }
 
 void Exchange::send_request() {
   state_ = State::kSending;
-  arm_timer();
   evbuffer* out = conn_->out();
   evbuffer_add(out, head_.data(), head_.size());
-  if (evbuffer_get_length(body_.get()) != 0) evbuffer_add_buffer(out, body_.get());
-  on_upstream_writable();
+  if (evbuffer_get_length(pending_.get()) != 0) evbuffer_add_buffer(out, pending_.get());
+  arm_timer();
+  write_request();
+}
+
+// Writes what the exchange holds of the request; moves on to waiting for
+// the response head once the whole request is out.
+void Exchange::write_request() {
+  evbuffer* out = conn_->out();
+  const ssize_t n = write_from(out, conn_->fd());
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    upstream_failed(errno);
+    return;
+  }
+  if (evbuffer_get_length(out) != 0) {
+    if (n > 0) arm_timer();
+    conn_->want_write(true);
+    return;
+  }
+  conn_->want_write(false);
+  if (body_ended_) state_ = State::kAwaitHead;
+  arm_timer();
+}
+
+size_t Exchange::body_room() const {
+  const size_t held = body_held();
+  return held >= kBodyWindow ? 0 : kBodyWindow - held;
+}
+
+size_t Exchange::body_held() const {
+  switch (state_) {
+    case State::kConnecting:
+      return evbuffer_get_length(pending_.get());
+    case State::kSending:
+      return evbuffer_get_length(conn_->out());
+    default:
+      return 0;
+  }
+}
+
+void Exchange::send_body(evbuffer* body) {
+  switch (state_) {
+    case State::kConnecting:
+      evbuffer_add_buffer(pending_.get(), body);
+      return;
+    case State::kSending: {
+      const bool was_idle = evbuffer_get_length(conn_->out()) == 0;
+      evbuffer_add_buffer(conn_->out(), body);
+      if (was_idle) arm_timer();  // the upstream must take these within response_timeout
+      write_request();
+      return;
+    }
+    default:
+      // Idle, or an early final answer dropped the rest of the request.
+      drain_all(body);
+      return;
+  }
+}
+
+void Exchange::end_body() {
+  body_ended_ = true;
+  if (state_ == State::kSending && evbuffer_get_length(conn_->out()) == 0) {
+    state_ = State::kAwaitHead;
+    arm_timer();
+  }
 }
 
 void Exchange::on_upstream_writable() {
+  const size_t held = body_held();
   if (state_ == State::kConnecting) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -91,25 +163,16 @@ void Exchange::on_upstream_writable() {
     }
     conn_->set_connected();
     send_request();
-    return;
-  }
-  if (state_ != State::kSending) {
+  } else if (state_ == State::kSending) {
+    write_request();
+  } else {
     conn_->want_write(false);
     return;
   }
-  ssize_t n = write_from(conn_->out(), conn_->fd());
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-    upstream_failed(errno);
-    return;
+  // Request bytes went out: the client may send more, and counts less.
+  if ((state_ == State::kSending || state_ == State::kAwaitHead) && body_held() < held) {
+    client_.on_request_body_room();
   }
-  if (evbuffer_get_length(conn_->out()) != 0) {
-    if (n > 0) arm_timer();
-    conn_->want_write(true);
-    return;
-  }
-  conn_->want_write(false);
-  state_ = State::kAwaitHead;
-  arm_timer();
 }
 
 void Exchange::upstream_failed(int err) {
@@ -128,22 +191,21 @@ void Exchange::upstream_failed(int err) {
   }
   if (state_ == State::kConnecting) {
     pool_->upstream().report_failure(conn_->server(), monotonic_ns());
-    fail(err == ETIMEDOUT ? 504 : 502,
-         err == ETIMEDOUT ? UpstreamError::kConnectTimeout : UpstreamError::kConnectRefused);
+    fail(err == ETIMEDOUT ? UpstreamError::kConnectTimeout : UpstreamError::kConnectRefused);
     return;
   }
-  fail(502, nothing_received ? UpstreamError::kReset : UpstreamError::kBadResponse);
+  fail(nothing_received ? UpstreamError::kReset : UpstreamError::kBadResponse);
 }
 
 void Exchange::on_upstream_timeout() {
   switch (state_) {
     case State::kConnecting:
       pool_->upstream().report_failure(conn_->server(), monotonic_ns());
-      fail(504, UpstreamError::kConnectTimeout);
+      fail(UpstreamError::kConnectTimeout);
       return;
     case State::kSending:
     case State::kAwaitHead:
-      fail(504, UpstreamError::kResponseTimeout);
+      fail(UpstreamError::kResponseTimeout);
       return;
     case State::kBody:
       broken(UpstreamError::kResponseTimeout);
@@ -159,32 +221,25 @@ void Exchange::on_upstream_readable() {
     on_upstream_writable();
     if (state_ == State::kConnecting || state_ == State::kIdle) return;
   }
-  ssize_t n = read_into(conn_->in(), conn_->fd(), kReadSize);
+  const ssize_t n = read_into(conn_->in(), conn_->fd(), kReadSize);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     upstream_failed(errno);
     return;
   }
   if (n == 0) {
-    if (state_ == State::kBody && body_mode_ == BodyMode::kUntilClose) {
-      upstream_keep_alive_ = false;
-      relay_body();
-      if (state_ == State::kBody) finish();
-      return;
-    }
     if (state_ == State::kBody) {
-      relay_body();  // what arrived before the close still goes out
-      if (state_ == State::kBody) broken(UpstreamError::kReset);
-      return;
+      relay_body(true);  // what arrived before the close still goes out
+    } else {
+      upstream_failed(0);
     }
-    upstream_failed(0);
     return;
   }
   if (state_ == State::kSending || state_ == State::kAwaitHead) {
     parse_head();
   } else if (state_ == State::kBody) {
     arm_timer();
-    relay_body();
+    relay_body(false);
   }
 }
 
@@ -196,13 +251,14 @@ void Exchange::parse_head() {
     const size_t look = std::min(len, kMaxResponseHead);
     const char* data =
         reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(look)));
-    http::ParseResult res = http::parse_response_head(data, look, kMaxResponseHead, response_);
+    const http::ParseResult res =
+        http::parse_response_head(data, look, kMaxResponseHead, response_);
     if (res.status == http::ParseStatus::kIncomplete) {
-      if (look >= kMaxResponseHead) fail(502, UpstreamError::kBadResponse);
+      if (look >= kMaxResponseHead) fail(UpstreamError::kBadResponse);
       return;
     }
     if (res.status == http::ParseStatus::kError || response_.status == 101) {
-      fail(502, UpstreamError::kBadResponse);
+      fail(UpstreamError::kBadResponse);
       return;
     }
     if (response_.status < 200) {
@@ -212,136 +268,47 @@ void Exchange::parse_head() {
       continue;
     }
     pool_->upstream().report_success(conn_->server());
-    const http::Framing& f = response_.framing;
-    upstream_keep_alive_ =
-        response_.version_minor >= 1 ? !f.connection_close : f.connection_keep_alive;
+    const ResponsePlan plan = plan_response(req_.method, req_.client_http10, response_);
+    upstream_reusable_ = plan.upstream_reusable;
     if (state_ == State::kSending) {
       // The final answer came before the server took the whole request (an
-      // early error): stop sending; the connection can't carry another one.
+      // early error): stop sending, drop the rest of the request body; the
+      // connection can't carry another request.
       conn_->want_write(false);
-      upstream_keep_alive_ = false;
+      drain_all(conn_->out());
+      upstream_reusable_ = false;
     }
-    if (http::response_has_no_body(req_.method, response_.status)) {
-      body_mode_ = BodyMode::kNone;
-    } else if (f.chunked) {
-      body_mode_ = BodyMode::kChunked;
-      chunked_.reset();
-      dechunk_ = req_.client_http10;  // a 1.0 client can't read chunked
-    } else if (f.has_content_length) {
-      body_mode_ = BodyMode::kLength;
-      body_remaining_ = f.content_length;
-    } else {
-      body_mode_ = BodyMode::kUntilClose;
-      upstream_keep_alive_ = false;
-    }
-    client_must_close_ = body_mode_ == BodyMode::kUntilClose || dechunk_;
-    client_.record().status = response_.status;
-    render_response_head();
-    evbuffer_add(client_.out(), scratch_.data(), scratch_.size());
-    evbuffer_drain(in, res.head_bytes);
+    outcome_.status = response_.status;
+    relay_.start(plan.framing, response_.framing.content_length, plan.dechunk);
     state_ = State::kBody;
+    client_.on_response_head(response_, plan);  // reads views into `in`: drain after
+    evbuffer_drain(in, res.head_bytes);
     arm_timer();
-    relay_body();
+    relay_body(false);
     return;
   }
 }
 
-void Exchange::render_response_head() {
-  const http::ResponseHead& r = response_;
-  std::string& h = scratch_;
-  h.assign("HTTP/1.1 ");
-  h += std::to_string(r.status);
-  h += ' ';
-  if (r.reason.empty()) {
-    h.append(reason_phrase(r.status));
-  } else {
-    h.append(r.reason);
-  }
-  h += "\r\n";
-  const http::HopByHop hop(r.headers);
-  for (const http::Header& f : r.headers) {
-    if (hop.contains(f.name) || http::iequals(f.name, "content-length")) continue;
-    h.append(f.name);
-    h += ": ";
-    h.append(f.value);
-    h += "\r\n";
-  }
-  if (r.framing.has_content_length &&
-      (body_mode_ == BodyMode::kLength || body_mode_ == BodyMode::kNone)) {
-    h += "Content-Length: ";
-    h += std::to_string(r.framing.content_length);
-    h += "\r\n";
-  }
-  if (body_mode_ == BodyMode::kChunked && !dechunk_) h += "Transfer-Encoding: chunked\r\n";
-  if (client_must_close_ || !client_.keep_alive()) {
-    h += "Connection: close\r\n";
-  } else if (req_.client_http10) {
-    h += "Connection: keep-alive\r\n";
-  }
-  h += "\r\n";
-}
-
-void Exchange::relay_body() {
-  evbuffer* in = conn_->in();
-  evbuffer* out = client_.out();
-  RequestRecord& rec = client_.record();
-  bool done = false;
-  switch (body_mode_) {
-    case BodyMode::kNone:
-      done = true;
-      break;
-    case BodyMode::kLength: {
-      size_t take =
-          static_cast<size_t>(std::min<uint64_t>(evbuffer_get_length(in), body_remaining_));
-      if (take != 0) evbuffer_remove_buffer(in, out, take);
-      body_remaining_ -= take;
-      rec.response_body_bytes += take;
-      done = body_remaining_ == 0;
-      break;
-    }
-    case BodyMode::kChunked:
-      while (!chunked_.done()) {
-        size_t avail = evbuffer_get_length(in);
-        if (avail == 0) break;
-        if (chunked_.state() == http::ChunkedParser::State::kData) {
-          size_t take = static_cast<size_t>(std::min<uint64_t>(avail, chunked_.data_remaining()));
-          evbuffer_remove_buffer(in, out, take);
-          chunked_.consume_data(take);
-          rec.response_body_bytes += take;
-          continue;
-        }
-        size_t look = std::min<size_t>(avail, 4096);
-        const char* p =
-            reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(look)));
-        size_t used = chunked_.parse(p, look);
-        if (dechunk_) {
-          evbuffer_drain(in, used);
-        } else {
-          evbuffer_remove_buffer(in, out, used);
-        }
-        if (chunked_.failed()) {
-          broken(UpstreamError::kBadResponse);
-          return;
-        }
-      }
-      done = chunked_.done();
-      break;
-    case BodyMode::kUntilClose: {
-      size_t take = evbuffer_get_length(in);
-      if (take != 0) evbuffer_add_buffer(out, in);
-      rec.response_body_bytes += take;
-      break;
+void Exchange::relay_body(bool eof) {
+  BodyRelay::Status status = relay_.relay(conn_->in(), staging_.get());
+  if (eof) status = relay_.finish_at_eof();
+  outcome_.response_body_bytes = relay_.payload_bytes();
+  if (evbuffer_get_length(staging_.get()) != 0) {
+    // What arrived before a framing error or a close still goes out.
+    const ExchangeClient::Accept accept = client_.on_response_body(staging_.get());
+    if (accept == ExchangeClient::Accept::kClosed || state_ != State::kBody) return;
+    if (accept == ExchangeClient::Accept::kPause && status == BodyRelay::Status::kMore) {
+      // Back-pressure: a slow client slows the upstream read.
+      paused_ = true;
+      conn_->want_read(false);
     }
   }
-  if (done) {
+  if (status == BodyRelay::Status::kDone) {
     finish();
-    return;
-  }
-  if (!client_.flush() || state_ == State::kIdle) return;
-  if (client_.output_over_high_water()) {
-    // Back-pressure: a slow client slows the upstream read.
-    paused_ = true;
-    conn_->want_read(false);
+  } else if (status != BodyRelay::Status::kMore) {
+    broken(UpstreamError::kBadResponse);
+  } else if (eof) {
+    broken(UpstreamError::kReset);  // the body was cut short
   }
 }
 
@@ -349,43 +316,45 @@ void Exchange::resume() {
   if (!paused_ || state_ != State::kBody) return;
   paused_ = false;
   conn_->want_read(true);
-  if (evbuffer_get_length(conn_->in()) != 0) relay_body();
+  if (evbuffer_get_length(conn_->in()) != 0) relay_body(false);
 }
 
 void Exchange::finish() {
-  release_connection(upstream_keep_alive_);
-  state_ = State::kIdle;
-  runtime_.reset();
-  client_.on_exchange_complete();
+  release_connection(upstream_reusable_);
+  stop();
+  client_.on_response_complete();
 }
 
-void Exchange::fail(int status, UpstreamError error) {
-  client_.record().error = error;
-  client_.record().status = 0;
+void Exchange::fail(UpstreamError error) {
+  outcome_.error = error;
+  outcome_.status = 0;
   release_connection(false);
-  state_ = State::kIdle;
-  runtime_.reset();
-  client_.on_exchange_failed(status);
+  stop();
+  client_.on_exchange_failed(upstream_error_status(error));
 }
 
 void Exchange::broken(UpstreamError error) {
-  client_.record().error = error;
+  outcome_.error = error;
   release_connection(false);
-  state_ = State::kIdle;
-  runtime_.reset();
+  stop();
   client_.on_exchange_broken();
 }
 
 void Exchange::abort() {
   if (state_ == State::kIdle && !conn_) return;
   release_connection(false);
+  stop();
+}
+
+void Exchange::stop() {
   state_ = State::kIdle;
   paused_ = false;
   runtime_.reset();
 }
 
 void Exchange::release_connection(bool reusable) {
-  if (body_) evbuffer_drain(body_.get(), evbuffer_get_length(body_.get()));
+  if (pending_) drain_all(pending_.get());
+  if (staging_) drain_all(staging_.get());
   if (!conn_) return;
   pool_->release(std::move(conn_), reusable);
 }

@@ -24,6 +24,22 @@ std::string_view upstream_error_name(UpstreamError e) {
   return "none";
 }
 
+int upstream_error_status(UpstreamError e) {
+  switch (e) {
+    case UpstreamError::kNone:
+      return 0;
+    case UpstreamError::kConnectTimeout:
+    case UpstreamError::kResponseTimeout:
+      return 504;
+    case UpstreamError::kConnectRefused:
+    case UpstreamError::kReset:
+    case UpstreamError::kBadResponse:
+    case UpstreamError::kNoHealthyServer:
+      return 502;
+  }
+  return 502;
+}
+
 uint64_t monotonic_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -1,5 +1,6 @@
 #include "routemeter/worker.hpp"
 
+#include <malloc.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -51,6 +52,8 @@ Worker::Worker(size_t id, std::vector<UniqueFd> listen_fds,
   reap_ev_.reset(event_new(base_.get(), -1, 0, &on_reap, this));
   drain_deadline_ev_.reset(evtimer_new(base_.get(), &on_drain_deadline, this));
   accept_backoff_ev_.reset(evtimer_new(base_.get(), &on_accept_backoff, this));
+  body_budget_ev_.reset(event_new(base_.get(), -1, 0, &on_body_budget, this));
+  trim_ev_.reset(evtimer_new(base_.get(), &on_trim, this));
   for (const UniqueFd& fd : listen_fds_) {
     accept_events_.emplace_back(
         event_new(base_.get(), fd.get(), EV_READ | EV_PERSIST, &on_accept, this));
@@ -91,6 +94,7 @@ void Worker::install_runtime(std::shared_ptr<const Snapshot> snapshot) {
   body_tv_ = event_base_init_common_timeout(base_.get(), &tv);
   const uint64_t workers = std::max<uint64_t>(1, sc.workers);
   max_connections_ = std::max<uint64_t>(1, sc.max_connections / workers);
+  body_budget_ = std::max<uint64_t>(Exchange::kBodyWindow, kBodyBudget / workers);
 }
 
 void Worker::start() {
@@ -219,6 +223,54 @@ void Worker::record(const Snapshot& snapshot, const RequestRecord& rec,
 void Worker::retire(ClientConnection* conn) {
   retired_.push_back(conn);
   event_active(reap_ev_.get(), EV_TIMEOUT, 0);
+}
+
+void Worker::add_body_bytes(int64_t delta) {
+  body_bytes_ = static_cast<uint64_t>(static_cast<int64_t>(body_bytes_) + delta);
+  body_peak_ = std::max(body_peak_, body_bytes_);
+  if (body_bytes_ == 0 && body_peak_ >= kTrimAfter) {
+    // Many bodies were held and none is now. malloc keeps what they freed in
+    // its arenas (the buffers are below its mmap threshold), so the RSS would
+    // stay at the peak: give it back, once per such peak.
+    // A second later: the connections that held them are freed by then.
+    body_peak_ = 0;
+    const timeval later{1, 0};
+    evtimer_add(trim_ev_.get(), &later);
+  }
+  if (delta < 0 && body_bytes_ < body_budget_ && !body_waiters_.empty()) {
+    event_active(body_budget_ev_.get(), EV_TIMEOUT, 0);  // not from inside the caller
+  }
+}
+
+void Worker::wait_for_body_budget(ClientConnection* conn) {
+  if (std::find(body_waiters_.begin(), body_waiters_.end(), conn) == body_waiters_.end()) {
+    body_waiters_.push_back(conn);
+  }
+}
+
+void Worker::forget_body_waiter(ClientConnection* conn) {
+  auto it = std::find(body_waiters_.begin(), body_waiters_.end(), conn);
+  if (it != body_waiters_.end()) body_waiters_.erase(it);
+}
+
+void Worker::on_trim(evutil_socket_t, short, void*) { malloc_trim(0); }
+
+void Worker::on_body_budget(evutil_socket_t, short, void* arg) {
+  static_cast<Worker*>(arg)->wake_body_waiters();
+}
+
+void Worker::wake_body_waiters() {
+  // First come, first served; a waiter that finds the budget spent again
+  // puts itself back in line.
+  std::vector<ClientConnection*> waiting;
+  waiting.swap(body_waiters_);
+  for (ClientConnection* conn : waiting) {
+    if (!body_budget_left()) {
+      body_waiters_.push_back(conn);
+      continue;
+    }
+    conn->resume_body();
+  }
 }
 
 void Worker::on_reap(evutil_socket_t, short, void* arg) {

@@ -1,13 +1,15 @@
-// One client connection: reads and strictly parses requests, classifies them,
-// buffers request bodies, hands each request to its Exchange (or answers it
-// itself: 404, 4xx), writes responses in order, keeps the connection alive
-// between requests. Owned by its Worker; worker thread only.
+// One client connection: reads and strictly parses requests, classifies
+// them, hands each routed request to its Exchange at once and streams the
+// request body to it a window at a time (or answers the request itself: 404,
+// 4xx), writes responses in order, keeps the connection alive between
+// requests. Owned by its Worker; worker thread only.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "routemeter/body_relay.hpp"
 #include "routemeter/event_handles.hpp"
 #include "routemeter/exchange.hpp"
 #include "routemeter/http.hpp"
@@ -18,7 +20,7 @@ namespace routemeter {
 class Worker;
 struct WorkerRuntime;
 
-class ClientConnection {
+class ClientConnection final : public ExchangeClient {
  public:
   ClientConnection(Worker& worker, int fd, std::string client_ip);
   ~ClientConnection();
@@ -29,45 +31,48 @@ class ClientConnection {
   // The worker begins draining: close now if idle, else after this response.
   void drain();
   bool closed() const { return closed_; }
+  // The worker's body budget has room again (see Worker::add_body_bytes).
+  void resume_body();
 
-  // --- called by the Exchange ---
-  evbuffer* out() const { return out_.get(); }
-  RequestRecord& record() { return record_; }
-  // Whether the connection stays open after the current response.
-  bool keep_alive() const { return keep_alive_; }
-  // Writes what is buffered; pauses the exchange's upstream reads while the
-  // client is slow. Returns false if the connection failed (and is closing).
-  bool flush();
-  bool output_over_high_water() const;
-  // The upstream answered before any response byte was sent: reply ourselves.
-  void on_exchange_failed(int status);
-  // All response bytes are in out(): finish once they are written.
-  void on_exchange_complete();
-  // The response cannot be completed (upstream died mid-body): close.
-  void on_exchange_broken();
+  // --- ExchangeClient ---
+  void on_response_head(const http::ResponseHead& head, const ResponsePlan& plan) override;
+  Accept on_response_body(evbuffer* body) override;
+  void on_response_complete() override;
+  void on_exchange_failed(int status) override;
+  void on_exchange_broken() override;
+  void on_request_body_room() override;
 
  private:
-  enum class State : uint8_t { kIdle, kHead, kBody, kExchange, kReplying, kClosed };
+  // kDiscard: the response is written but the request body is still
+  // arriving; it is read and dropped, then the connection is idle again.
+  enum class State : uint8_t { kIdle, kHead, kExchange, kReplying, kDiscard, kClosed };
 
   static void on_read(evutil_socket_t, short, void* arg);
   static void on_write(evutil_socket_t, short, void* arg);
   static void on_timer(evutil_socket_t, short, void* arg);
+  static void on_closed(evutil_socket_t, short, void* arg);
   void handle_read();
+  void handle_closed();
   void handle_write();
   void handle_timer();
 
   void process();
   bool parse_head();
-  bool read_body();
-  void dispatch();
-  void render_upstream_head(const http::RequestHead& head, std::string_view path);
+  void start_request(const http::RequestHead& head, bool routed, std::string_view forward_path);
+  void pump_body();
+  void body_failed(int status);
+  void body_done();
   void reply(int status, bool close);
+  bool flush();
   void finish_request();
   void record_finished();
   void close();
+  void update_reading();
+  void account_body();
   void set_timer(const timeval* tv);
   void want_read(bool on);
   void want_write(bool on);
+  void watch_close();
 
   Worker& worker_;  // owns this connection
   UniqueFd fd_;
@@ -75,12 +80,14 @@ class ClientConnection {
   EventPtr read_ev_;
   EventPtr write_ev_;
   EventPtr timer_ev_;
+  EventPtr closed_ev_;  // while reads are paused: notices a client that resets
   EvbufferPtr in_;
   EvbufferPtr out_;
-  EvbufferPtr body_;
+  EvbufferPtr body_;  // request body on its way to the exchange
   State state_ = State::kIdle;
   bool reading_ = false;
   bool writing_ = false;
+  bool watching_close_ = false;
   bool client_eof_ = false;
   bool closed_ = false;
   bool finishing_ = false;   // response fully produced; finish when written
@@ -90,7 +97,7 @@ class ClientConnection {
   // The current request.
   http::RequestHead head_;
   std::string path_scratch_;
-  std::string upstream_head_;
+  std::string scratch_;  // rendered heads
   // For the access log (only filled when it is on).
   std::string log_target_;
   std::string_view log_version_ = "HTTP/1.1";
@@ -98,10 +105,12 @@ class ClientConnection {
   std::string log_user_agent_;
   RequestRecord record_;
   std::shared_ptr<WorkerRuntime> runtime_;
-  Exchange::Request exchange_req_;
-  bool chunked_body_ = false;
-  uint64_t body_remaining_ = 0;
-  http::ChunkedParser chunked_;
+  bool http10_ = false;
+  bool head_request_ = false;
+  bool forwarded_ = false;         // handed to the exchange
+  bool response_started_ = false;  // a response head went into out_
+  BodyRelay body_relay_;           // the request body, as it arrives
+  uint64_t body_held_ = 0;         // what this connection counts in the worker's body budget
   Exchange exchange_;
 };
 

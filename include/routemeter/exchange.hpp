@@ -1,26 +1,58 @@
 // An Exchange forwards one request to its upstream and relays the answer:
-// pick a server, lease a pooled connection (or connect), send the request,
-// parse the response head, stream the body to the client with back-pressure.
-// Owned by a ClientConnection (one per connection, reused per request); runs on
-// the worker thread only.
+// pick a server, lease a pooled connection (or connect), send the request
+// head and stream the request body as the client provides it, parse the
+// response head, stream the response body back with back-pressure both ways.
+// It talks to its client only through ExchangeClient. Owned by a
+// ClientConnection (one per connection, reused per request); runs on the
+// worker thread only.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "routemeter/body_relay.hpp"
 #include "routemeter/http.hpp"
+#include "routemeter/http_rewrite.hpp"
 #include "routemeter/request_record.hpp"
 #include "routemeter/upstream_pool.hpp"
 
 namespace routemeter {
 
-class ClientConnection;
 struct WorkerRuntime;
+
+// The client side of an exchange, as the exchange sees it. The exchange may
+// call any of these from inside its own calls (start, send_body, ...), and
+// the client may abort() the exchange from inside any of them.
+class ExchangeClient {
+ public:
+  enum class Accept : uint8_t { kMore, kPause, kClosed };
+  // The upstream's final response head (interim 1xx answers never reach it).
+  virtual void on_response_head(const http::ResponseHead& head, const ResponsePlan& plan) = 0;
+  // Response body bytes: moves all of `body` out. kPause: the client is slow,
+  // the exchange stops reading the upstream until resume(); kClosed: the
+  // client connection is gone (the exchange was aborted).
+  virtual Accept on_response_body(evbuffer* body) = 0;
+  // Every response byte was handed over.
+  virtual void on_response_complete() = 0;
+  // The exchange failed before any response byte was handed over: the
+  // client answers `status` itself.
+  virtual void on_exchange_failed(int status) = 0;
+  // The exchange failed after the response head was handed over.
+  virtual void on_exchange_broken() = 0;
+  // Request body bytes went out to the upstream: body_room() grew.
+  virtual void on_request_body_room() = 0;
+
+ protected:
+  ~ExchangeClient() = default;
+};
 
 class Exchange final : public UpstreamUser {
  public:
-  explicit Exchange(ClientConnection& client) : client_(client) {}
+  // Request body bytes held per request, not yet written to the upstream.
+  static constexpr size_t kBodyWindow = 64 * 1024;
+
+  explicit Exchange(ExchangeClient& client) : client_(client) {}
   ~Exchange();
 
   struct Request {
@@ -28,17 +60,34 @@ class Exchange final : public UpstreamUser {
     http::Method method = http::Method::kGet;
     bool client_http10 = false;  // the client speaks HTTP/1.0: no chunked to it
     bool retryable = false;      // idempotent and bodiless: may retry on a fresh connection
+    bool body_follows = false;   // more request body comes through send_body(), then end_body()
   };
-  // Starts forwarding. `head` is the rendered upstream request head; `body`
-  // (may be empty) is moved out. Progress and the end are reported to the client.
+  // What the exchange did, for the request's record.
+  struct Outcome {
+    int64_t server = -1;  // the server tried last, -1 if none
+    UpstreamError error = UpstreamError::kNone;
+    int status = 0;  // the upstream's final status, once its head was handed over
+    uint64_t response_body_bytes = 0;
+  };
+
+  // Starts forwarding. `head` (the rendered upstream request head) is moved
+  // out; so is `body`, the request body bytes already at hand (may be empty).
   void start(std::shared_ptr<WorkerRuntime> runtime, const Request& req, std::string& head,
              evbuffer* body);
-  // The client's output buffer drained below the low-water mark.
+  // Request body bytes the exchange takes now (it holds at most kBodyWindow).
+  size_t body_room() const;
+  // Request body bytes held, not yet written to the upstream.
+  size_t body_held() const;
+  // More request body: moves all of `body` out (at most body_room() bytes).
+  void send_body(evbuffer* body);
+  // The request body is complete.
+  void end_body();
+  // The client's output buffer drained below its low-water mark.
   void resume();
-  // The client went away: drop the upstream connection.
+  // Stops: the upstream connection is closed, never reused.
   void abort();
-  // The response tells the client connection to close after it.
-  bool client_must_close() const { return client_must_close_; }
+  bool active() const { return state_ != State::kIdle; }
+  const Outcome& outcome() const { return outcome_; }
 
   void on_upstream_readable() override;
   void on_upstream_writable() override;
@@ -46,38 +95,36 @@ class Exchange final : public UpstreamUser {
 
  private:
   enum class State : uint8_t { kIdle, kConnecting, kSending, kAwaitHead, kBody };
-  enum class BodyMode : uint8_t { kNone, kLength, kChunked, kUntilClose };
 
   void connect_and_send();
   void send_request();
+  void write_request();
   void arm_timer();
   void upstream_failed(int err);
-  void fail(int status, UpstreamError error);
+  void fail(UpstreamError error);
   void broken(UpstreamError error);
   void parse_head();
-  void relay_body();
+  void relay_body(bool eof);
   void finish();
+  void stop();
   void release_connection(bool reusable);
-  void render_response_head();
 
-  ClientConnection& client_;  // owns this exchange
+  ExchangeClient& client_;  // owns this exchange
   std::shared_ptr<WorkerRuntime> runtime_;
   UpstreamPool* pool_ = nullptr;
   std::unique_ptr<UpstreamConnection> conn_;
   Request req_;
+  Outcome outcome_;
   State state_ = State::kIdle;
-  BodyMode body_mode_ = BodyMode::kNone;
   bool reused_ = false;
   bool retried_ = false;
-  bool dechunk_ = false;
-  bool upstream_keep_alive_ = true;
-  bool client_must_close_ = false;
+  bool body_ended_ = true;       // the client gave the whole request body
+  bool upstream_reusable_ = true;
   bool paused_ = false;
-  uint64_t body_remaining_ = 0;
-  http::ChunkedParser chunked_;
-  std::string head_;     // upstream request head, kept for one retry
-  EvbufferPtr body_;     // upstream request body
-  std::string scratch_;  // response head rendering
+  BodyRelay relay_;
+  std::string head_;       // upstream request head, kept for one retry
+  EvbufferPtr pending_;    // request body waiting for the connect
+  EvbufferPtr staging_;    // response body on its way to the client
   http::ResponseHead response_;
 };
 

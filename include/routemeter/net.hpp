@@ -44,6 +44,12 @@ int connect_nonblocking(const SocketAddress& address);
 // TCP_NODELAY on, non-blocking: how every data-path socket is set up.
 void tune_socket(int fd);
 
+// The data path's read size: as much as fills one 64 KiB allocation. An
+// evbuffer chain carries a small header and libevent rounds a chain's size up
+// to a power of two, so reading a full 64 KiB would allocate 128 KiB chains
+// (and a body held in them would cost twice its bytes).
+constexpr size_t kReadChunk = 64 * 1024 - 256;
+
 // Reads once from `fd` into `buf`, up to `max_bytes`, without a FIONREAD.
 // Returns bytes read, 0 on EOF, -1 on error (errno; EAGAIN when nothing ready).
 ssize_t read_into(evbuffer* buf, int fd, size_t max_bytes);

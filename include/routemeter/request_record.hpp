@@ -23,6 +23,9 @@ enum class UpstreamError : uint8_t {
   kNoHealthyServer,  // answered 502 without trying a server (an upstream without one)
 };
 std::string_view upstream_error_name(UpstreamError e);
+// The one status a proxy-made answer to each fault gets: 504 for the
+// timeouts, 502 for the rest (0 for kNone).
+int upstream_error_status(UpstreamError e);
 
 struct RequestRecord {
   const Route* route = nullptr;  // nullptr: unmatched (or rejected before routing)

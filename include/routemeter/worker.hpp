@@ -66,6 +66,16 @@ class Worker {
   void record(const Snapshot& snapshot, const RequestRecord& rec, const AccessLogFields* fields);
   // A connection closed itself: free it after the current callback.
   void retire(ClientConnection* conn);
+  // Request bodies in transit: the bytes this worker's connections hold
+  // (read from clients, not yet written upstream), bounded by the worker's
+  // share of kBodyBudget. A connection over it stops reading its body and
+  // waits; it is resumed (ClientConnection::resume_body) once bytes free up.
+  static constexpr uint64_t kBodyBudget = 32ull * 1024 * 1024;  // all workers
+  static constexpr uint64_t kTrimAfter = 4ull * 1024 * 1024;    // see add_body_bytes
+  bool body_budget_left() const { return body_bytes_ < body_budget_; }
+  void add_body_bytes(int64_t delta);
+  void wait_for_body_budget(ClientConnection* conn);
+  void forget_body_waiter(ClientConnection* conn);
 
   static std::atomic<int64_t> active_connections;  // all workers
   static std::atomic<uint64_t> total_connections;
@@ -76,6 +86,9 @@ class Worker {
   static void on_reap(evutil_socket_t, short, void* arg);
   static void on_drain_deadline(evutil_socket_t, short, void* arg);
   static void on_accept_backoff(evutil_socket_t, short, void* arg);
+  static void on_body_budget(evutil_socket_t, short, void* arg);
+  static void on_trim(evutil_socket_t, short, void* arg);
+  void wake_body_waiters();
   void accept_ready(int listen_fd);
   void accept_failed(int err);
   void resume_accepting();  // after the back-off of a failed accept
@@ -95,6 +108,12 @@ class Worker {
   EventPtr reap_ev_;
   EventPtr drain_deadline_ev_;
   EventPtr accept_backoff_ev_;  // accepting again after a failed accept (accept_errors.hpp)
+  EventPtr body_budget_ev_;     // body budget freed: wake the waiters
+  std::vector<ClientConnection*> body_waiters_;
+  uint64_t body_bytes_ = 0;
+  uint64_t body_peak_ = 0;  // since the last trim
+  EventPtr trim_ev_;        // gives freed body memory back to the system
+  uint64_t body_budget_ = kBodyBudget;  // this worker's share
   std::shared_ptr<WorkerRuntime> runtime_;
   std::unique_ptr<AccessLogWriter> access_log_;
   std::vector<std::unique_ptr<ClientConnection>> connections_;
