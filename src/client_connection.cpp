@@ -232,9 +232,9 @@ bool ClientConnection::parse_head() {
     reply(413, true);
     return false;
   }
-  body_relay_.start(framing.chunked  ? BodyRelay::Framing::kChunked
-                    : length != 0    ? BodyRelay::Framing::kLength
-                                     : BodyRelay::Framing::kNone,
+  body_relay_.start(framing.chunked ? BodyRelay::Framing::kChunked
+                    : length != 0   ? BodyRelay::Framing::kLength
+                                    : BodyRelay::Framing::kNone,
                     length, false, max_body);
   Exchange::Request req;
   if (match.route != nullptr) {

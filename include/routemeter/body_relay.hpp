@@ -18,10 +18,10 @@ class BodyRelay {
  public:
   enum class Framing : uint8_t { kNone, kLength, kChunked, kUntilClose };
   enum class Status : uint8_t {
-    kMore,      // the body goes on: more input (or more room) is needed
-    kDone,      // the last byte of the body went out
+    kMore,        // the body goes on: more input (or more room) is needed
+    kDone,        // the last byte of the body went out
     kBadFraming,  // chunked framing broke: the message cannot be delimited
-    kTooLarge,  // more payload than the limit given to start()
+    kTooLarge,    // more payload than the limit given to start()
   };
 
   // `length`: the Content-Length (kLength only). `dechunk`: drop the chunked

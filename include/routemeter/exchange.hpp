@@ -118,13 +118,13 @@ class Exchange final : public UpstreamUser {
   State state_ = State::kIdle;
   bool reused_ = false;
   bool retried_ = false;
-  bool body_ended_ = true;       // the client gave the whole request body
+  bool body_ended_ = true;  // the client gave the whole request body
   bool upstream_reusable_ = true;
   bool paused_ = false;
   BodyRelay relay_;
-  std::string head_;       // upstream request head, kept for one retry
-  EvbufferPtr pending_;    // request body waiting for the connect
-  EvbufferPtr staging_;    // response body on its way to the client
+  std::string head_;     // upstream request head, kept for one retry
+  EvbufferPtr pending_;  // request body waiting for the connect
+  EvbufferPtr staging_;  // response body on its way to the client
   http::ResponseHead response_;
 };
 

@@ -27,9 +27,9 @@ void render_upstream_request(const http::RequestHead& head, std::string_view pat
 // How a response travels to the client.
 struct ResponsePlan {
   BodyRelay::Framing framing = BodyRelay::Framing::kNone;
-  bool dechunk = false;           // chunked upstream, HTTP/1.0 client: payload only
+  bool dechunk = false;            // chunked upstream, HTTP/1.0 client: payload only
   bool client_must_close = false;  // the body ends with the connection
-  bool upstream_reusable = true;  // the upstream connection may carry another request
+  bool upstream_reusable = true;   // the upstream connection may carry another request
 };
 ResponsePlan plan_response(http::Method request_method, bool client_http10,
                            const http::ResponseHead& response);

@@ -111,8 +111,8 @@ class Worker {
   EventPtr body_budget_ev_;     // body budget freed: wake the waiters
   std::vector<ClientConnection*> body_waiters_;
   uint64_t body_bytes_ = 0;
-  uint64_t body_peak_ = 0;  // since the last trim
-  EventPtr trim_ev_;        // gives freed body memory back to the system
+  uint64_t body_peak_ = 0;              // since the last trim
+  EventPtr trim_ev_;                    // gives freed body memory back to the system
   uint64_t body_budget_ = kBodyBudget;  // this worker's share
   std::shared_ptr<WorkerRuntime> runtime_;
   std::unique_ptr<AccessLogWriter> access_log_;

@@ -36,12 +36,13 @@ uint64_t rss_kib(Routemeter& proxy) {
 
 // Sends as much of each client's body as the proxy takes without blocking,
 // up to one byte short of the announced length; returns the total sent.
-uint64_t push_bodies(std::vector<std::unique_ptr<HttpClient>>& clients,
-                     std::vector<uint64_t>& sent, const std::string& chunk) {
+uint64_t push_bodies(std::vector<std::unique_ptr<HttpClient>>& clients, std::vector<uint64_t>& sent,
+                     const std::string& chunk) {
   uint64_t total = 0;
   for (size_t i = 0; i < clients.size(); ++i) {
     for (int round = 0; round < 4 && sent[i] < kAnnounced - 1; ++round) {
-      const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), kAnnounced - 1 - sent[i]));
+      const size_t want =
+          static_cast<size_t>(std::min<uint64_t>(chunk.size(), kAnnounced - 1 - sent[i]));
       const ssize_t n = ::send(clients[i]->fd(), chunk.data(), want, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n <= 0) break;
       sent[i] += static_cast<uint64_t>(n);

@@ -148,8 +148,8 @@ TEST_CASE("chunked request bodies stream to the upstream chunked, framing checke
   ProxyFixture f([](const ReceivedRequest& req) { return Reply::ok("got " + req.body); });
   HttpClient client(f.port());
   const std::string chunks = "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
-  REQUIRE(client.send_raw(
-      "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks));
+  REQUIRE(client.send_raw("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                          chunks));
   Response r = client.read_response();
   CHECK(r.status == 200);
   CHECK(r.body == "got hello world");
