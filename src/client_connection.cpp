@@ -15,6 +15,9 @@ namespace routemeter {
 namespace {
 
 constexpr size_t kReadSize = kReadChunk;
+// The read size while the worker's body budget is spent: heads are still
+// read (in several reads if need be), but a head's read brings little body.
+constexpr size_t kSmallRead = 4 * 1024 - 256;
 // Client output above this pauses upstream reads; below kLowWater resumes them.
 constexpr size_t kHighWater = 256 * 1024;
 constexpr size_t kLowWater = 64 * 1024;
@@ -132,7 +135,8 @@ void ClientConnection::set_timer(const timeval* tv) {
 }
 
 void ClientConnection::handle_read() {
-  const ssize_t n = read_into(in_.get(), fd_.get(), kReadSize);
+  const size_t max = worker_.body_budget_left() ? kReadSize : kSmallRead;
+  const ssize_t n = read_into(in_.get(), fd_.get(), max);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     close();  // reset by the client

@@ -19,7 +19,15 @@ std::vector<prometheus::MetricFamily> ConnectionsCollector::Collect() const {
   prometheus::ClientMetric t;
   t.counter.value = static_cast<double>(Worker::total_connections.load(std::memory_order_relaxed));
   total.metric.push_back(t);
-  return {active, total};
+  prometheus::MetricFamily body{ns_ + "_request_body_buffered_bytes",
+                                "Request body bytes read from clients and not yet written "
+                                "upstream (bounded per request and per process).",
+                                prometheus::MetricType::Gauge,
+                                {}};
+  prometheus::ClientMetric b;
+  b.gauge.value = static_cast<double>(Worker::body_bytes_all.load(std::memory_order_relaxed));
+  body.metric.push_back(b);
+  return {active, total, body};
 }
 
 std::vector<prometheus::MetricFamily> ServerUpCollector::Collect() const {

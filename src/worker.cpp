@@ -39,6 +39,7 @@ EventBasePtr make_base() {
 }  // namespace
 
 std::atomic<int64_t> Worker::active_connections{0};
+std::atomic<int64_t> Worker::body_bytes_all{0};
 std::atomic<uint64_t> Worker::total_connections{0};
 
 Worker::Worker(size_t id, std::vector<UniqueFd> listen_fds,
@@ -228,6 +229,7 @@ void Worker::retire(ClientConnection* conn) {
 void Worker::add_body_bytes(int64_t delta) {
   body_bytes_ = static_cast<uint64_t>(static_cast<int64_t>(body_bytes_) + delta);
   body_peak_ = std::max(body_peak_, body_bytes_);
+  body_bytes_all.fetch_add(delta, std::memory_order_relaxed);
   if (body_bytes_ == 0 && body_peak_ >= kTrimAfter) {
     // Many bodies were held and none is now. malloc keeps what they freed in
     // its arenas (the buffers are below its mmap threshold), so the RSS would

@@ -13,7 +13,8 @@
 
 namespace routemeter {
 
-// <ns>_connections_active (gauge) and <ns>_connections_total (counter).
+// <ns>_connections_active (gauge), <ns>_connections_total (counter) and
+// <ns>_request_body_buffered_bytes (gauge).
 class ConnectionsCollector : public prometheus::Collectable {
  public:
   explicit ConnectionsCollector(std::string name_space) : ns_(std::move(name_space)) {}

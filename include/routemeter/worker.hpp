@@ -78,6 +78,7 @@ class Worker {
   void forget_body_waiter(ClientConnection* conn);
 
   static std::atomic<int64_t> active_connections;  // all workers
+  static std::atomic<int64_t> body_bytes_all;      // all workers' add_body_bytes
   static std::atomic<uint64_t> total_connections;
 
  private:

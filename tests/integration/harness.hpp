@@ -226,6 +226,7 @@ class TestBackend {
   uint64_t connections_accepted() const { return accepted_.load(); }
   uint64_t connections_open() const { return open_.load(); }
   uint64_t bytes_written() const { return bytes_written_.load(); }  // handed to the kernel
+  uint64_t bytes_read() const { return bytes_read_.load(); }        // heads and bodies, all
   size_t request_count() const;
   std::vector<ReceivedRequest> requests() const;
   ReceivedRequest request(size_t i) const;  // throws if absent
@@ -254,6 +255,7 @@ class TestBackend {
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> open_{0};
   std::atomic<uint64_t> bytes_written_{0};
+  std::atomic<uint64_t> bytes_read_{0};
 };
 
 // ---------------------------------------------------------------- Process

@@ -168,6 +168,7 @@ void BackendConn::on_read() {
     return;
   }
   bytes_read += n;
+  impl->owner.bytes_read_.fetch_add(n);
   if (pace_bucket && bytes_read >= pace.paced_bytes) {
     bufferevent_set_rate_limit(bev.get(), nullptr);
     pace_bucket.reset();
