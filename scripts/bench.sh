@@ -21,8 +21,9 @@
 # A target that fails to start, or does not answer GET /small and /64k correctly,
 # is skipped with a message; the others still run.
 #
-# Scenarios: /small at 50 connections, /64k at 50, /small at 500; each run is
-# `wrk -t1 -cN -dDURATION --latency`. Runs are interleaved (for each round, for
+# Scenarios: /small at 50 connections, /64k at 50, /small at 500, and a POST of a
+# 1 KiB body (Content-Length) to /small at 50 (post1k-c50: the cost of forwarding
+# a request body); each run is `wrk -t1 -cN -dDURATION --latency`. Runs are interleaved (for each round, for
 # each scenario, for each target) so drift hits every target alike; each target
 # gets one 1 s warm-up first. Per run: requests/s, p50 and p99 latency, and the
 # proxy's CPU microseconds per request (utime+stime of all its processes and
@@ -114,7 +115,7 @@ done
 clk_tck="$(getconf CLK_TCK)"
 
 # Scenarios: name connections path.
-scenarios=("small-c50 50 /small" "64k-c50 50 /64k" "small-c500 500 /small")
+scenarios=("small-c50 50 /small" "64k-c50 50 /64k" "small-c500 500 /small" "post1k-c50 50 /small")
 small_body="hello from the benchmark backend"  # + "\n" = 33 bytes
 
 # 10,000 idle client connections need fds in each proxy: go to the hard limit.
@@ -135,6 +136,11 @@ work="$(mktemp -d /tmp/routemeter-bench.XXXXXX)"
 chmod 755 "$work"  # nginx workers run as nobody and serve $work/www
 mkdir -p "$work/www" "$work/tmp"
 head -c 65536 /dev/zero | tr '\0' 'x' >"$work/www/64k"
+cat >"$work/post1k.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = string.rep("x", 1024)
+wrk.headers["Content-Type"] = "application/octet-stream"
+EOF
 chmod 644 "$work/www/64k"
 csv="$work/runs.csv"
 echo "round,scenario,connections,path,target,requests,seconds,rps,p50_ms,p99_ms,cpu_ticks,cpu_us_per_req,non2xx,socket_errors,other_load_pct" >"$csv"
@@ -474,10 +480,11 @@ parse_wrk() {
     }'
 }
 
-run_wrk() {  # $1 = target, $2 = connections, $3 = path, $4 = duration; prints parse_wrk
-  local port="${target_port[$1]}" out
+run_wrk() {  # $1 = target, $2 = connections, $3 = path, $4 = duration, [$5 = wrk script]
+  local port="${target_port[$1]}" out script=()
+  if [[ -n "${5:-}" ]]; then script=(-s "$5"); fi
   out="$(timeout $(($(to_seconds "$4") + 30)) wrk -t1 -c"$2" -d"$4" --timeout 5s --latency \
-    "http://127.0.0.1:$port$3" 2>&1)" || true
+    "${script[@]}" "http://127.0.0.1:$port$3" 2>&1)" || true
   echo "$out" >>"$work/wrk-$1.log"
   parse_wrk <<<"$out"
 }
@@ -574,7 +581,9 @@ for ((round = 1; round <= rounds; round++)); do
       # shellcheck disable=SC2086 # pids is a list
       before="$(cpu_ticks $pids)" backend_before="$(cpu_ticks $backend_pids)"
       busy_before="$(machine_busy_ticks)" self_before="$(self_ticks)" wall_before="$EPOCHREALTIME"
-      result="$(run_wrk "$t" "$conns" "$path" "$duration")"
+      wrk_script=""
+      if [[ "$name" == post* ]]; then wrk_script="$work/post1k.lua"; fi
+      result="$(run_wrk "$t" "$conns" "$path" "$duration" "$wrk_script")"
       busy_after="$(machine_busy_ticks)" self_after="$(self_ticks)" wall_after="$EPOCHREALTIME"
       # shellcheck disable=SC2086
       after="$(cpu_ticks $pids)" backend_after="$(cpu_ticks $backend_pids)"
@@ -718,7 +727,8 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 order = ["direct", "nginx", "nginx-ka512", "haproxy", "routemeter", "rm-nometrics", "rm-log"]
 scen = [("small-c50", "GET /small (33-byte body), 50 connections"),
         ("64k-c50", "GET /64k (64 KiB body), 50 connections"),
-        ("small-c500", "GET /small (33-byte body), 500 connections")]
+        ("small-c500", "GET /small (33-byte body), 500 connections"),
+        ("post1k-c50", "POST /small with a 1 KiB body, 50 connections")]
 runs = defaultdict(list)
 for r in rows:
     runs[(r["scenario"], r["target"])].append(r)

@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -118,10 +119,14 @@ ssize_t read_into(evbuffer* buf, int fd, size_t max_bytes) {
     errno = ENOMEM;
     return -1;
   }
+  // libevent may reserve more than asked (the rest of a chain): read no more
+  // than max_bytes, which is what bounds a connection's input buffer.
   iovec iov[2];
+  size_t room = max_bytes;
   for (int i = 0; i < n; ++i) {
     iov[i].iov_base = vec[i].iov_base;
-    iov[i].iov_len = vec[i].iov_len;
+    iov[i].iov_len = std::min(vec[i].iov_len, room);
+    room -= iov[i].iov_len;
   }
   ssize_t got;
   do {
@@ -135,7 +140,7 @@ ssize_t read_into(evbuffer* buf, int fd, size_t max_bytes) {
   }
   auto left = static_cast<size_t>(got);
   for (int i = 0; i < n; ++i) {
-    size_t take = vec[i].iov_len < left ? vec[i].iov_len : left;
+    size_t take = iov[i].iov_len < left ? iov[i].iov_len : left;
     vec[i].iov_len = take;
     left -= take;
   }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -51,6 +52,18 @@ uint64_t fnv1a(std::string_view data, uint64_t state) {
     state *= 1099511628211ull;
   }
   return state;
+}
+
+uint64_t word_digest(std::string_view data) {
+  uint64_t state = kFnvOffset ^ data.size();
+  size_t i = 0;
+  for (; i + 8 <= data.size(); i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, data.data() + i, 8);
+    state = (state ^ word) * 0x9E3779B97F4A7C15ull;
+    state ^= state >> 29;
+  }
+  return fnv1a(data.substr(i), state);
 }
 
 uint8_t pattern_byte(uint64_t offset) { return static_cast<uint8_t>(offset % 251); }

@@ -54,7 +54,10 @@ bool parse_header_lines(std::string_view lines, Headers& out) {
 
 Parse decode_chunked(std::string_view in, size_t pos, std::string& body, size_t& consumed) {
   size_t start = pos;
-  std::string data;
+  // The body is decoded again from its start each time more bytes arrive:
+  // record where the data of each chunk lies and copy it only once the body
+  // is complete, so a large body costs one copy rather than one per read.
+  std::vector<std::pair<size_t, size_t>> pieces;
   for (;;) {
     size_t eol = in.find("\r\n", pos);
     if (eol == std::string_view::npos)
@@ -70,7 +73,7 @@ Parse decode_chunked(std::string_view in, size_t pos, std::string& body, size_t&
     pos = eol + 2;
     if (size == 0) break;
     if (in.size() < pos + size + 2) return Parse::kIncomplete;
-    data.append(in.substr(pos, size));
+    pieces.emplace_back(pos, size);
     pos += size;
     if (in.substr(pos, 2) != "\r\n") return Parse::kError;
     pos += 2;
@@ -83,7 +86,7 @@ Parse decode_chunked(std::string_view in, size_t pos, std::string& body, size_t&
     pos = eol + 2;
     if (empty) break;
   }
-  body.append(data);
+  for (const auto& [at, size] : pieces) body.append(in.substr(at, size));
   consumed = pos - start;
   return Parse::kComplete;
 }
