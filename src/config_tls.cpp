@@ -217,10 +217,20 @@ void read_certificate(ConfigReader& r, const toml::table& t, size_t index, NameO
       r.error(t.get("key")->source(), what + "key: " + quoted(cert.key_path) + ": " + error);
     }
   }
-  if (chain.leaf && key && !key_matches(chain.leaf.get(), key.get())) {
-    r.error(t.get("key")->source(), what + "key: " + quoted(cert.key_path) +
-                                        " is not the private key of the certificate in " +
-                                        quoted(cert.cert_path));
+  if (chain.leaf && key) {
+    if (!key_matches(chain.leaf.get(), key.get())) {
+      r.error(t.get("key")->source(), what + "key: " + quoted(cert.key_path) +
+                                          " is not the private key of the certificate in " +
+                                          quoted(cert.cert_path));
+    } else {
+      // What OpenSSL itself refuses to serve (the system's security level).
+      SslCtxPtr scratch(SSL_CTX_new(TLS_server_method()));
+      std::string error = "out of memory";
+      if (!scratch || !use_certificate(scratch.get(), chain, key.get(), &error)) {
+        r.error(t.get("cert")->source(),
+                what + "cert: " + quoted(cert.cert_path) + ": cannot be served: " + error);
+      }
+    }
   }
   if (chain.leaf) {
     const toml::node& at = *t.get("cert");

@@ -130,6 +130,26 @@ bool key_matches(X509* cert, EVP_PKEY* key) {
   return match;
 }
 
+bool use_certificate(SSL_CTX* ctx, const CertificateChain& chain, EVP_PKEY* key,
+                     std::string* error) {
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate(ctx, chain.leaf.get()) != 1) {
+    *error = "the certificate is refused: " + take_openssl_error();
+    return false;
+  }
+  for (const X509Ptr& cert : chain.chain) {
+    if (SSL_CTX_add1_chain_cert(ctx, cert.get()) != 1) {
+      *error = "a chain certificate is refused: " + take_openssl_error();
+      return false;
+    }
+  }
+  if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    *error = "the private key is refused: " + take_openssl_error();
+    return false;
+  }
+  return true;
+}
+
 std::vector<std::string> certificate_dns_names(X509* cert) {
   std::vector<std::string> names;
   GeneralNamesPtr sans(

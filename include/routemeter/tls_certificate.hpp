@@ -46,6 +46,12 @@ EvpPkeyPtr parse_private_key(std::string_view pem, std::string* error);
 // Whether `key` is the private half of `cert`'s public key.
 bool key_matches(X509* cert, EVP_PKEY* key);
 
+// Installs `chain` (leaf and chain) and `key` in `ctx`. False and `error`
+// when OpenSSL refuses them: a key of another certificate, or one the
+// system's security level refuses ("ee key too small", "ca md too weak").
+bool use_certificate(SSL_CTX* ctx, const CertificateChain& chain, EVP_PKEY* key,
+                     std::string* error);
+
 // The subjectAltName DNS names of `cert`, lower-cased, in certificate order.
 std::vector<std::string> certificate_dns_names(X509* cert);
 // The subject's commonName, or "" when it has none.

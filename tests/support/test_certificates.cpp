@@ -36,7 +36,18 @@ void check(bool ok, const char* what) {
 }
 
 KeyPtr make_key(TestKeyType type) {
-  KeyPtr key(type == TestKeyType::kEcP256 ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048));
+  KeyPtr key;
+  switch (type) {
+    case TestKeyType::kEcP256:
+      key.reset(EVP_EC_gen("P-256"));
+      break;
+    case TestKeyType::kRsa2048:
+      key.reset(EVP_RSA_gen(2048));
+      break;
+    case TestKeyType::kRsa512:
+      key.reset(EVP_RSA_gen(512));
+      break;
+  }
   check(key != nullptr, "key generation");
   return key;
 }

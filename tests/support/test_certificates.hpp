@@ -14,7 +14,8 @@ namespace routemeter::testing {
 // Seconds since the Unix epoch, now.
 int64_t unix_now();
 
-enum class TestKeyType { kEcP256, kRsa2048 };
+// kRsa512: too small for any OpenSSL security level (a refused certificate).
+enum class TestKeyType { kEcP256, kRsa2048, kRsa512 };
 
 struct TestCertificate {
   std::string cert_pem;  // the certificate alone

@@ -190,6 +190,16 @@ TEST_CASE("[tls] a key that is not the certificate's is an error at key", "[conf
                   "tls.certificate[0].key: " + q(f.cert) + ": no private key in the file");
 }
 
+TEST_CASE("[tls] a certificate OpenSSL refuses to serve is an error at cert", "[config][tls]") {
+  Files f;
+  TestCertificate weak = make_certificate({.key_type = routemeter::testing::TestKeyType::kRsa512});
+  const std::string cert = f.dir.write("weak.pem", weak.cert_pem);
+  const std::string key = f.dir.write("weak.key", weak.key_pem);
+  check_one_error(f.toml(cert, key), "5:8",
+                  "tls.certificate[0].cert: " + q(cert) +
+                      ": cannot be served: the certificate is refused: ee key too small");
+}
+
 TEST_CASE("[tls] an encrypted key is refused without asking for a passphrase", "[config][tls]") {
   Files f;
   EvpPkeyPtr key;
