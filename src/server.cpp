@@ -159,6 +159,7 @@ int Server::run() {
   collectors_.push_back(
       std::make_shared<BuildInfoCollector>(ns, build::kVersion, build::kRevision));
   collectors_.push_back(std::make_shared<ServerUpCollector>(ns, [this] { return snapshot_; }));
+  collectors_.push_back(std::make_shared<TlsExpiryCollector>(ns, [this] { return snapshot_; }));
   for (auto& c : collectors_) metrics_->add_collectable(c);
   metrics_->config_last_reload_successful.Add({}).Set(1);
   metrics_->config_last_reload_success_timestamp.Add({}).Set(unix_now());
