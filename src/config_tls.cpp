@@ -38,7 +38,9 @@ std::string resolve_path(const std::string& config_file, const std::string& path
 
 // Reads a whole small file; on failure returns false with the reason.
 bool read_small_file(const std::string& path, std::string& out, std::string& error) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  // O_NONBLOCK: a FIFO given by mistake must not hang the load (it is then
+  // refused as not a regular file); regular files ignore the flag.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (!fd) {
     error = std::strerror(errno);
     return false;
@@ -161,9 +163,11 @@ struct NameOwners {
 
 void read_server_names(ConfigReader& r, const toml::table& t, const std::string& what,
                        TlsCertificateConfig& cert) {
+  // Set even when the value is not an array (an error): the certificate's
+  // own names must not stand in for what the file meant to say.
+  cert.server_names_configured = t.contains("server_names");
   const toml::array* array = r.read_array(t, "server_names", what);
   if (array == nullptr) return;
-  cert.server_names_configured = true;
   if (array->empty()) {
     r.error(t.get("server_names")->source(),
             what +

@@ -152,6 +152,10 @@ TEST_CASE("[tls] a missing or unreadable file is an error at its key", "[config]
       "tls.certificate[0].key: cannot read " + q(missing) + ": No such file or directory");
   check_one_error(f.toml(f.cert, f.dir.path()), "6:7",
                   "tls.certificate[0].key: cannot read " + q(f.dir.path()) + ": is a directory");
+  const std::string fifo = f.dir.path() + "/fifo";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);  // would block an ordinary open()
+  check_one_error(f.toml(f.cert, fifo), "6:7",
+                  "tls.certificate[0].key: cannot read " + q(fifo) + ": is not a regular file");
   if (geteuid() != 0) {  // root reads a mode-0000 file anyway
     const std::string locked = f.dir.write("locked.key", f.shop.key_pem);
     chmod(locked.c_str(), 0);
@@ -312,6 +316,11 @@ TEST_CASE("[tls] server_names: host names, none twice, each chosen by one certif
       "7:1",
       "tls.certificate[1]: would never be chosen: every DNS name of the certificate is "
       "served by an earlier one");
+  // A server_names of the wrong type is that one error, not also "never chosen".
+  check_one_error(f.toml(f.cert, f.key,
+                         "[[tls.certificate]]\ncert = " + q(shop2_cert) +
+                             "\nkey = " + q(shop2_key) + "\nserver_names = 1\n"),
+                  "10:16", "tls.certificate[1].server_names: expected an array, got an integer");
   // ... unless server_names says what it is for (and overlaps are fine).
   ConfigLoadResult ok = parse_config(
       f.toml(f.cert, f.key,
