@@ -63,7 +63,8 @@ class Transport {
   // Returns the bytes written (> 0) or -1 with errno (EAGAIN: wait for
   // want(); EPIPE/ECONNRESET: the peer is gone; EPROTO). After EAGAIN, the
   // bytes not drained must stay at the front of `buf` until the next call
-  // (more may be appended): a TLS record may be half sent.
+  // (more may be appended): a TLS record may be half sent. A write to a
+  // closed peer raises SIGPIPE, which the process ignores (main()).
   virtual ssize_t write_from(evbuffer* buf) = 0;
 
   // After a call that would block (handshake() kWantRead/kWantWrite,
@@ -118,8 +119,10 @@ class PlainTransport final : public Transport {
 // A server-side TLS session on an accepted socket.
 class TlsTransport final : public Transport {
  public:
-  // Null when OpenSSL cannot make the session (out of memory). Holds
-  // `context` for as long as the session exists.
+  // A session on the accepted socket `fd` with `context` (not null), whose
+  // first handshake() peeks at what the client sends first. Null when
+  // OpenSSL cannot make the session (out of memory). Holds `context` for as
+  // long as the session exists.
   static std::unique_ptr<TlsTransport> create(std::shared_ptr<const TlsContext> context, int fd);
   ~TlsTransport() override;
 
