@@ -21,6 +21,8 @@ namespace routemeter {
 namespace config_detail {
 // Defined in config_routes.cpp.
 void read_upstreams_and_routes(ConfigReader& reader, const toml::table& root, Config& config);
+// Defined in config_tls.cpp; `config` holds [server] and [admin] already.
+void read_tls(ConfigReader& reader, const toml::table& t, const Config& config, TlsConfig& tls);
 }  // namespace config_detail
 
 namespace {
@@ -54,39 +56,7 @@ void read_server(ConfigReader& r, const toml::table& t, ServerConfig& server) {
        "client_header_timeout", "client_body_timeout", "keepalive_timeout", "drain_timeout"},
       kPrefix);
   if (const toml::node* listen = t.get("listen")) {
-    // One address may be written as a plain string.
-    std::vector<HostPort> addresses;
-    bool ok = true;
-    if (listen->is_string()) {
-      HostPort address;
-      ok = r.node_host_port(*listen, "server.listen", 0, address);
-      addresses.push_back(address);
-    } else if (const auto* array = listen->as_array()) {
-      if (array->empty()) {
-        r.error(listen->source(), "server.listen: needs at least one address");
-        ok = false;
-      }
-      for (size_t i = 0; i < array->size(); ++i) {
-        const toml::node& element = *array->get(i);
-        const std::string what = "server.listen[" + std::to_string(i) + "]";
-        HostPort address;
-        if (!r.node_host_port(element, what, 0, address)) {
-          ok = false;
-          continue;
-        }
-        for (const HostPort& seen : addresses) {
-          if (seen == address && address.port != 0) {
-            r.error(element.source(), what + ": " + quoted(address.text()) + " is listed twice");
-            ok = false;
-          }
-        }
-        addresses.push_back(address);
-      }
-    } else {
-      r.type_error(*listen, "server.listen", "an array of \"host:port\" strings");
-      ok = false;
-    }
-    if (ok) server.listen = std::move(addresses);
+    r.node_listen_list(*listen, "server.listen", server.listen);
   }
   r.read_unsigned<uint32_t>(t, "workers", kPrefix, 0, kMaxWorkers, server.workers);
   r.read_unsigned<uint64_t>(t, "max_connections", kPrefix, 1, kMaxI64, server.max_connections);
@@ -250,15 +220,16 @@ void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {
 void read_root(ConfigReader& r, const toml::table& root, Config& config) {
   for (const auto& [key, node] : root) {
     const std::string_view name = key.str();
-    const bool section = name == "server" || name == "admin" || name == "metrics" || name == "log";
+    const bool section =
+        name == "server" || name == "tls" || name == "admin" || name == "metrics" || name == "log";
     if (section) {
       if (!node.is_table()) r.type_error(node, name, "a table");
     } else if (name == "upstream" || name == "route") {
       continue;  // config_routes.cpp
     } else if (node.is_table()) {
       r.error(key.source(), "[" + std::string(name) +
-                                "]: unknown table (expected server, admin, metrics, log, "
-                                "[[upstream]] or [[route]])");
+                                "]: unknown table (expected server, tls, admin, metrics, "
+                                "log, [[upstream]] or [[route]])");
     } else {
       r.error(key.source(), std::string(name) + ": unknown key (top-level keys belong in a table)");
     }
@@ -267,6 +238,10 @@ void read_root(ConfigReader& r, const toml::table& root, Config& config) {
   if (const auto* t = root["admin"].as_table()) read_admin(r, *t, config.admin);
   if (const auto* t = root["metrics"].as_table()) read_metrics(r, *t, config.metrics);
   if (const auto* t = root["log"].as_table()) read_log(r, *t, config.log);
+  if (const auto* t = root["tls"].as_table()) {
+    config.tls.emplace();
+    config_detail::read_tls(r, *t, config, *config.tls);
+  }
   config_detail::read_upstreams_and_routes(r, root, config);
 }
 
@@ -280,27 +255,30 @@ ConfigLoadResult parse_config(std::string_view toml_text, std::string_view sourc
     root = toml::parse(toml_text, std::string(source_path));
   } catch (const toml::parse_error& e) {
     reader.error(e.source(), "invalid TOML: " + std::string(e.description()));
-    return ConfigLoadResult{nullptr, reader.take_errors()};
+    return ConfigLoadResult{nullptr, reader.take_errors(), {}};
   }
 #else
   toml::parse_result parsed = toml::parse(toml_text, std::string(source_path));
   if (!parsed) {
     reader.error(parsed.error().source(),
                  "invalid TOML: " + std::string(parsed.error().description()));
-    return ConfigLoadResult{nullptr, reader.take_errors()};
+    return ConfigLoadResult{nullptr, reader.take_errors(), {}};
   }
   root = std::move(parsed).table();
 #endif
   auto config = std::make_shared<Config>();
   config->source_path = std::string(source_path);
   read_root(reader, root, *config);
-  if (reader.has_errors()) return ConfigLoadResult{nullptr, reader.take_errors()};
-  return ConfigLoadResult{std::move(config), {}};
+  std::vector<ConfigError> warnings = reader.take_warnings();
+  if (reader.has_errors()) {
+    return ConfigLoadResult{nullptr, reader.take_errors(), std::move(warnings)};
+  }
+  return ConfigLoadResult{std::move(config), {}, std::move(warnings)};
 }
 
 ConfigLoadResult load_config_file(const std::string& path) {
   auto fail = [&](std::string message) {
-    return ConfigLoadResult{nullptr, {ConfigError{path, {}, std::move(message)}}};
+    return ConfigLoadResult{nullptr, {ConfigError{path, {}, std::move(message)}}, {}};
   };
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(std::string("cannot open: ") + std::strerror(errno));

@@ -1,6 +1,7 @@
 // The effective config as JSON for the admin endpoint GET /config. The keys
 // mirror the TOML keys; durations are written as in TOML ("10s"), sizes as
-// bytes; the admin token is never written, only whether one is set.
+// bytes; the admin token is never written, only whether one is set, and of a
+// TLS certificate only the file paths and server names.
 #include <charconv>
 #include <string>
 #include <string_view>
@@ -174,6 +175,34 @@ void write_route(JsonWriter& w, const RouteConfig& r) {
   w.end_object();
 }
 
+// Paths and names only: the key's contents are never written.
+void write_tls(JsonWriter& w, const TlsConfig& tls) {
+  w.begin_object();
+  w.key("listen");
+  write_host_ports(w, tls.listen);
+  w.key("min_version");
+  w.value(tls_version_name(tls.min_version));
+  write_duration(w, "handshake_timeout", tls.handshake_timeout);
+  w.key("certificate");
+  w.begin_array(false);
+  for (const TlsCertificateConfig& cert : tls.certificates) {
+    w.begin_object();
+    w.key("cert");
+    w.value(cert.cert_path);
+    w.key("key");
+    w.value(cert.key_path);
+    w.key("server_names");
+    w.begin_array(true);
+    for (const std::string& name : cert.server_names) w.value(name);
+    w.end_array();
+    w.key("server_names_configured");
+    w.value(cert.server_names_configured);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
 }  // namespace
 
 std::string config_to_json(const Config& c) {
@@ -199,6 +228,13 @@ std::string config_to_json(const Config& c) {
   write_duration(w, "keepalive_timeout", c.server.keepalive_timeout);
   write_duration(w, "drain_timeout", c.server.drain_timeout);
   w.end_object();
+
+  w.key("tls");
+  if (c.tls) {
+    write_tls(w, *c.tls);
+  } else {
+    w.null();
+  }
 
   w.key("admin");
   w.begin_object();

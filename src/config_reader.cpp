@@ -2,6 +2,7 @@
 #include "config_reader.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -32,7 +33,34 @@ std::string join(std::string_view prefix, std::string_view key) {
   return out;
 }
 
+void sort_by_position(std::vector<ConfigError>& list) {
+  std::stable_sort(list.begin(), list.end(), [](const ConfigError& a, const ConfigError& b) {
+    return std::pair(a.position.line, a.position.column) <
+           std::pair(b.position.line, b.position.column);
+  });
+}
+
 }  // namespace
+
+std::string normalize_host(std::string_view text) {
+  std::string host;
+  std::string_view rest = text;
+  if (rest.substr(0, 2) == "*.") {
+    host = "*.";
+    rest.remove_prefix(2);
+  }
+  if (rest.empty() || rest.front() == '.' || rest.back() == '.' ||
+      rest.find("..") != std::string_view::npos) {
+    return {};
+  }
+  for (char c : rest) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') {
+      return {};
+    }
+    host += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return host;
+}
 
 SourcePosition position_of(const toml::source_region& region) {
   return SourcePosition{region.begin.line, region.begin.column};
@@ -87,12 +115,18 @@ void ConfigReader::error(SourcePosition where, std::string message) {
   errors_.push_back(ConfigError{file_, where, std::move(message)});
 }
 
+void ConfigReader::warning(SourcePosition where, std::string message) {
+  warnings_.push_back(ConfigError{file_, where, std::move(message)});
+}
+
 std::vector<ConfigError> ConfigReader::take_errors() {
-  std::stable_sort(errors_.begin(), errors_.end(), [](const ConfigError& a, const ConfigError& b) {
-    return std::pair(a.position.line, a.position.column) <
-           std::pair(b.position.line, b.position.column);
-  });
+  sort_by_position(errors_);
   return std::move(errors_);
+}
+
+std::vector<ConfigError> ConfigReader::take_warnings() {
+  sort_by_position(warnings_);
+  return std::move(warnings_);
 }
 
 void ConfigReader::check_keys(const toml::table& table,
@@ -163,6 +197,45 @@ bool ConfigReader::node_host_port(const toml::node& node, std::string_view what,
   }
   out = std::move(*parsed);
   return true;
+}
+
+bool ConfigReader::node_listen_list(const toml::node& node, std::string_view what,
+                                    std::vector<HostPort>& out) {
+  // One address may be written as a plain string.
+  std::vector<HostPort> addresses;
+  bool ok = true;
+  if (node.is_string()) {
+    HostPort address;
+    ok = node_host_port(node, what, 0, address);
+    addresses.push_back(address);
+  } else if (const auto* array = node.as_array()) {
+    if (array->empty()) {
+      error(node.source(), std::string(what) + ": needs at least one address");
+      ok = false;
+    }
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& element = *array->get(i);
+      const std::string element_what = std::string(what) + "[" + std::to_string(i) + "]";
+      HostPort address;
+      if (!node_host_port(element, element_what, 0, address)) {
+        ok = false;
+        continue;
+      }
+      for (const HostPort& seen : addresses) {
+        if (seen == address && address.port != 0) {
+          error(element.source(),
+                element_what + ": " + quoted(address.text()) + " is listed twice");
+          ok = false;
+        }
+      }
+      addresses.push_back(address);
+    }
+  } else {
+    type_error(node, what, "an array of \"host:port\" strings");
+    ok = false;
+  }
+  if (ok) out = std::move(addresses);
+  return ok;
 }
 
 bool ConfigReader::read_string(const toml::table& table, std::string_view key,

@@ -17,6 +17,9 @@
 namespace routemeter::config_detail {
 
 SourcePosition position_of(const toml::source_region& region);
+// Lower-cased host name, optionally with one leading "*." wildcard label;
+// empty when `text` is not one (a port, spaces, empty labels).
+std::string normalize_host(std::string_view text);
 // "a string", "an integer", ... for "expected X, got Y" messages.
 std::string_view type_phrase(toml::node_type type);
 // `text` in double quotes, with quotes and control characters escaped.
@@ -33,6 +36,11 @@ class ConfigReader {
   bool has_errors() const { return !errors_.empty(); }
   // Every error so far, sorted by position (toml++ tables are not in file order).
   std::vector<ConfigError> take_errors();
+  // Something that loads but deserves a look (ConfigLoadResult::warnings).
+  void warning(SourcePosition where, std::string message);
+  std::vector<ConfigError> take_warnings();
+  // The config file's name as given, for paths relative to it.
+  const std::string& file() const { return file_; }
 
   // Reports each key of `table` that is not in `allowed`, at the key itself.
   // `prefix` starts the message ("server.", "upstream \"car\": ").
@@ -74,12 +82,16 @@ class ConfigReader {
   bool node_number(const toml::node& node, std::string_view what, double& out);
   bool node_host_port(const toml::node& node, std::string_view what, uint16_t min_port,
                       HostPort& out);
+  // A listener list: one address string or a non-empty array of them, none
+  // twice (port 0 excepted). Sets `out` only when every element is good.
+  bool node_listen_list(const toml::node& node, std::string_view what, std::vector<HostPort>& out);
 
   void type_error(const toml::node& node, std::string_view what, std::string_view expected);
 
  private:
   std::string file_;
   std::vector<ConfigError> errors_;
+  std::vector<ConfigError> warnings_;
 };
 
 }  // namespace routemeter::config_detail

@@ -48,28 +48,6 @@ bool is_token(std::string_view text) {
   return true;
 }
 
-// Lower-cased host name, optionally with one leading "*." wildcard label;
-// empty when `text` is not one.
-std::string normalize_host(std::string_view text) {
-  std::string host;
-  std::string_view rest = text;
-  if (rest.substr(0, 2) == "*.") {
-    host = "*.";
-    rest.remove_prefix(2);
-  }
-  if (rest.empty() || rest.front() == '.' || rest.back() == '.' ||
-      rest.find("..") != std::string_view::npos) {
-    return {};
-  }
-  for (char c : rest) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') {
-      return {};
-    }
-    host += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return host;
-}
-
 bool is_route_path(std::string_view path) {
   if (path.empty() || path.front() != '/') return false;
   for (char c : path) {

@@ -162,6 +162,10 @@ std::string_view level_name(LogLevel level) {
   return "info";
 }
 
+std::string_view tls_version_name(TlsVersion version) {
+  return version == TlsVersion::kTls13 ? "1.3" : "1.2";
+}
+
 std::string ConfigError::to_string() const {
   std::string out = file;
   if (position.line != 0) {

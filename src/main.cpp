@@ -25,6 +25,7 @@ void usage(std::ostream& out) {
 
 int check_config(const std::string& path) {
   routemeter::ConfigLoadResult res = routemeter::load_config_file(path);
+  for (const auto& w : res.warnings) std::cerr << "warning: " << w.to_string() << "\n";
   if (!res.ok()) {
     for (const auto& e : res.errors) std::cerr << e.to_string() << "\n";
     return 1;

@@ -59,6 +59,11 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                         .Help("Failed accepts on a listener (e.g. out of file descriptors), by "
                               "listener and reason.")
                         .Register(*registry_)),
+      tls_handshakes(prometheus::BuildCounter()
+                         .Name(name(config, "tls_handshakes_total"))
+                         .Help("TLS handshakes on the HTTPS listeners, by result (failed: also "
+                               "timed out, and plain HTTP sent to a TLS port).")
+                         .Register(*registry_)),
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
@@ -72,6 +77,14 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
            {"reason", std::string(accept_reason_name(r))}});
     }
   }
+  tls_handshake_series_[static_cast<size_t>(TlsHandshakeResult::kOk)] =
+      &tls_handshakes.Add({{"result", "ok"}});
+  tls_handshake_series_[static_cast<size_t>(TlsHandshakeResult::kFailed)] =
+      &tls_handshakes.Add({{"result", "failed"}});
+}
+
+void Metrics::count_tls_handshake(TlsHandshakeResult result) {
+  tls_handshake_series_[static_cast<size_t>(result)]->Increment();
 }
 
 void Metrics::count_accept_error(AcceptListener listener, int err) {

@@ -110,8 +110,18 @@ std::string Server::config_json() const { return config_to_json(snapshot_->confi
 
 std::shared_ptr<const Snapshot> Server::load_snapshot(std::vector<std::string>* errors) {
   ConfigLoadResult loaded = load_config_file(config_path_);
+  for (const ConfigError& w : loaded.warnings) log(LogLevel::kWarn, w.to_string());
   if (!loaded.ok()) {
     for (const ConfigError& e : loaded.errors) errors->push_back(e.to_string());
+    return nullptr;
+  }
+  // TLS contexts are built (Snapshot) but no listener serves them yet: refuse
+  // the key rather than accept it and do nothing (docs/tls.md, "Status").
+  if (loaded.config->tls) {
+    const SourcePosition at = loaded.config->tls->position;
+    errors->push_back(
+        ConfigError{config_path_, at, "[tls]: HTTPS listeners are not served by this build yet"}
+            .to_string());
     return nullptr;
   }
   // The first load lays out the metrics; [metrics] and the worker count only
@@ -149,6 +159,7 @@ int Server::run() {
   collectors_.push_back(
       std::make_shared<BuildInfoCollector>(ns, build::kVersion, build::kRevision));
   collectors_.push_back(std::make_shared<ServerUpCollector>(ns, [this] { return snapshot_; }));
+  collectors_.push_back(std::make_shared<TlsExpiryCollector>(ns, [this] { return snapshot_; }));
   for (auto& c : collectors_) metrics_->add_collectable(c);
   metrics_->config_last_reload_successful.Add({}).Set(1);
   metrics_->config_last_reload_success_timestamp.Add({}).Set(unix_now());

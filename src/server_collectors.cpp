@@ -51,4 +51,22 @@ std::vector<prometheus::MetricFamily> ServerUpCollector::Collect() const {
   return {fam};
 }
 
+std::vector<prometheus::MetricFamily> TlsExpiryCollector::Collect() const {
+  prometheus::MetricFamily fam{ns_ + "_tls_certificate_expiry_timestamp_seconds",
+                               "When each served TLS certificate expires (its not-after), in "
+                               "seconds since the epoch; name = its first DNS name.",
+                               prometheus::MetricType::Gauge,
+                               {}};
+  std::shared_ptr<const Snapshot> snap = current_();
+  if (snap && snap->tls()) {
+    for (const TlsCertificateInfo& cert : snap->tls()->certificates()) {
+      prometheus::ClientMetric m;
+      m.label.push_back({"name", cert.name});
+      m.gauge.value = static_cast<double>(cert.not_after);
+      fam.metric.push_back(m);
+    }
+  }
+  return {fam};
+}
+
 }  // namespace routemeter

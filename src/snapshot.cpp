@@ -26,6 +26,10 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const Config> co
     }
     snap->upstreams_.push_back(std::move(resolved));
   }
+  if (snap->config_->tls) {
+    snap->tls_ = TlsContext::build(*snap->config_->tls, error);
+    if (!snap->tls_) return nullptr;
+  }
   snap->router_ = std::make_unique<Router>(*snap->config_);
   if (metrics != nullptr) {
     snap->metrics_ = std::make_unique<MetricsBinding>(*metrics, *snap->config_);

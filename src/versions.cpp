@@ -1,6 +1,7 @@
 #include "routemeter/versions.hpp"
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <toml++/toml.h>
 #include <zlib.h>
 
@@ -23,6 +24,7 @@ std::vector<LibraryVersion> library_versions() {
                            std::to_string(TOML_LIB_PATCH)},
       {"zlib", or_unknown(zlibVersion())},
       {"libsystemd", or_unknown(build::kLibsystemdVersion)},
+      {"openssl", or_unknown(OpenSSL_version(OPENSSL_VERSION_STRING))},
   };
 }
 

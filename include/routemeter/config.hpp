@@ -45,6 +45,37 @@ struct ServerConfig {
   Duration drain_timeout = std::chrono::seconds(30);
 };
 
+enum class TlsVersion { kTls12, kTls13 };
+
+// One [[tls.certificate]]: a certificate chain and its key, validated when the
+// config is loaded (a reload reads the files again).
+struct TlsCertificateConfig {
+  // The files read: a relative path in the config is resolved against the
+  // config file's directory.
+  std::string cert_path;
+  std::string key_path;
+  // The SNI names this certificate is chosen for, lower-cased: exact names and
+  // "*.example.com" (one label). `server_names` if set, else the
+  // certificate's DNS names (subjectAltName).
+  std::vector<std::string> server_names;
+  bool server_names_configured = false;  // true: from the `server_names` key
+  // The files' contents as validated: the TLS contexts are built from these,
+  // so what was checked is what is served. key_pem is a secret: it is never
+  // written out (GET /config shows the paths).
+  std::string cert_pem;
+  std::string key_pem;
+  SourcePosition position;  // of the [[tls.certificate]] table
+};
+
+// [tls]: HTTPS listeners. Present only when the file has a [tls] table.
+struct TlsConfig {
+  std::vector<HostPort> listen;
+  TlsVersion min_version = TlsVersion::kTls12;
+  Duration handshake_timeout = std::chrono::seconds(10);
+  std::vector<TlsCertificateConfig> certificates;  // at least one; the first is the default
+  SourcePosition position;                         // of the [tls] table
+};
+
 struct AdminConfig {
   HostPort listen{"127.0.0.1", 9901};
   std::optional<std::string> token;  // require "Authorization: Bearer <token>"
@@ -112,6 +143,7 @@ struct RouteConfig {
 struct Config {
   std::string source_path;  // the file it was read from
   ServerConfig server;
+  std::optional<TlsConfig> tls;  // no [tls] table: no HTTPS listener
   AdminConfig admin;
   MetricsConfig metrics;
   LogConfig log;
@@ -127,10 +159,12 @@ struct ConfigError {
   std::string to_string() const;
 };
 
-// Either a valid config or every error found in the file (never both).
+// Either a valid config or every error found in the file (never both), and
+// what loads but deserves a look (an expired certificate), in file order.
 struct ConfigLoadResult {
   std::shared_ptr<const Config> config;
   std::vector<ConfigError> errors;
+  std::vector<ConfigError> warnings;
   bool ok() const { return config != nullptr; }
 };
 
@@ -147,6 +181,8 @@ std::optional<HostPort> parse_host_port(std::string_view text);  // "h:p", "[v6]
 std::string format_duration(Duration duration);
 // The [log] level as written in the file: "debug", "info", "warn", "error".
 std::string_view level_name(LogLevel level);
+// The [tls] min_version as written in the file: "1.2", "1.3".
+std::string_view tls_version_name(TlsVersion version);
 
 // The effective config as JSON (admin /config). Omits the admin token.
 std::string config_to_json(const Config& config);

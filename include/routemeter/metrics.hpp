@@ -41,6 +41,10 @@ namespace routemeter {
 constexpr size_t kMethodCount = 10;        // http::Method values, kOther last
 constexpr size_t kUpstreamErrorKinds = 7;  // UpstreamError values, kNone first
 
+// The `result` of routemeter_tls_handshakes_total. kFailed includes a
+// handshake that timed out and plain HTTP sent to a TLS port.
+enum class TlsHandshakeResult : uint8_t { kOk, kFailed };
+
 class Snapshot;
 
 class Metrics {
@@ -77,11 +81,15 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& config_last_reload_success_timestamp;
   prometheus::Family<prometheus::Counter>& config_reloads_total;
   prometheus::Family<prometheus::Counter>& accept_errors;
+  prometheus::Family<prometheus::Counter>& tls_handshakes;
   std::shared_ptr<LatencySummaryFamily> request_latency;
 
   // A failed accept on a listener (accept_errors.hpp): +1 on a series
   // resolved at construction. Lock-free; any thread.
   void count_accept_error(AcceptListener listener, int err);
+  // A finished TLS handshake: +1 on a series resolved at construction (both
+  // results are exposed from the start). Lock-free; any thread.
+  void count_tls_handshake(TlsHandshakeResult result);
 
   // Series lifetime across reloads. A binding retains the keys of the routes
   // and upstreams it serves ("u:<upstream>", "r:<upstream>/<route>") and
@@ -104,6 +112,7 @@ class Metrics {
   size_t workers_;
   // accept_errors children, every listener x reason (all exposed from the start).
   std::array<prometheus::Counter*, kAcceptListeners * kAcceptReasons> accept_error_series_{};
+  std::array<prometheus::Counter*, 2> tls_handshake_series_{};  // [TlsHandshakeResult]
   std::vector<std::weak_ptr<prometheus::Collectable>> collectables_;
   mutable std::atomic<size_t> last_render_size_{0};
 };
@@ -123,6 +132,8 @@ class MetricsBinding {
   void count_accept_error(AcceptListener listener, int err) {
     metrics_.count_accept_error(listener, err);
   }
+  // A worker finished a TLS handshake (Metrics::count_tls_handshake).
+  void count_tls_handshake(TlsHandshakeResult result) { metrics_.count_tls_handshake(result); }
 
  private:
   struct MethodSlot {

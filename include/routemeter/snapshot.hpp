@@ -1,8 +1,9 @@
 // A Snapshot is one loaded configuration compiled for the data path: the
-// Config, the Router built from it and every upstream server resolved to a
-// socket address. Immutable; shared by all workers as shared_ptr<const Snapshot>.
-// A request keeps the snapshot it started with until it ends (reload swaps
-// the worker's pointer, never the object).
+// Config, the Router built from it, every upstream server resolved to a
+// socket address and the TLS contexts of its certificates. Immutable; shared
+// by all workers as shared_ptr<const Snapshot>. A request keeps the snapshot
+// it started with until it ends (reload swaps the worker's pointer, never the
+// object).
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include "routemeter/metrics.hpp"
 #include "routemeter/net.hpp"
 #include "routemeter/router.hpp"
+#include "routemeter/tls_context.hpp"
 
 namespace routemeter {
 
@@ -59,6 +61,10 @@ class Snapshot {
   // nullptr when built without metrics (unit tests).
   MetricsBinding* metrics() const { return metrics_.get(); }
   AccessLogSink* access_log() const { return access_log_.get(); }
+  // The TLS contexts of [tls], built with the snapshot (a reload builds new
+  // ones); null without [tls]. A TLS connection holds the shared_ptr of the
+  // context it started with.
+  const std::shared_ptr<const TlsContext>& tls() const { return tls_; }
 
  private:
   Snapshot() = default;
@@ -67,6 +73,7 @@ class Snapshot {
   std::vector<ResolvedUpstream> upstreams_;
   std::unique_ptr<MetricsBinding> metrics_;
   std::shared_ptr<AccessLogSink> access_log_;
+  std::shared_ptr<const TlsContext> tls_;
 };
 
 }  // namespace routemeter

@@ -283,6 +283,7 @@ upstream = "car"
     "keepalive_timeout": "1m",
     "drain_timeout": "0s"
   },
+  "tls": null,
   "admin": {
     "listen": "127.0.0.1:9901",
     "token_set": true
