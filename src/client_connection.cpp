@@ -44,9 +44,11 @@ bool is_retryable(http::Method m) {
 
 }  // namespace
 
-ClientConnection::ClientConnection(Worker& worker, int fd, std::string client_ip)
+ClientConnection::ClientConnection(Worker& worker, int fd, std::string client_ip,
+                                   std::unique_ptr<Transport> transport)
     : worker_(worker),
       fd_(fd),
+      transport_(std::move(transport)),
       client_ip_(std::move(client_ip)),
       read_ev_(event_new(worker.base(), fd, EV_READ | EV_PERSIST, &on_read, this)),
       write_ev_(event_new(worker.base(), fd, EV_WRITE | EV_PERSIST, &on_write, this)),
@@ -60,8 +62,48 @@ ClientConnection::ClientConnection(Worker& worker, int fd, std::string client_ip
 ClientConnection::~ClientConnection() = default;
 
 void ClientConnection::start() {
+  state_ = State::kHandshake;
+  const timeval* handshake = worker_.handshake_timeout();
+  set_timer(handshake != nullptr ? handshake : worker_.header_timeout());
+  step_handshake();
+}
+
+// The transport's handshake, one step per readiness (a plain socket is done
+// at once), bounded by [tls] handshake_timeout.
+void ClientConnection::step_handshake() {
+  switch (transport_->handshake()) {
+    case HandshakeStatus::kWantRead:
+      want_write(false);
+      want_read(true);
+      return;
+    case HandshakeStatus::kWantWrite:
+      want_read(false);
+      want_write(true);
+      return;
+    case HandshakeStatus::kFailed:
+      count_handshake(TlsHandshakeResult::kFailed);
+      close();
+      return;
+    case HandshakeStatus::kClosed:
+      close();  // left before sending anything: not a handshake attempt
+      return;
+    case HandshakeStatus::kPlainHttp:
+      // Plain HTTP on the TLS port: read the request, answer a clear 400.
+      count_handshake(TlsHandshakeResult::kFailed);
+      plain_on_tls_ = true;
+      break;
+    case HandshakeStatus::kDone:
+      if (transport_->scheme() != "http") count_handshake(TlsHandshakeResult::kOk);
+      break;
+  }
+  state_ = State::kIdle;
+  want_write(false);
   want_read(true);
   set_timer(worker_.header_timeout());
+}
+
+void ClientConnection::count_handshake(TlsHandshakeResult result) {
+  if (MetricsBinding* m = worker_.runtime()->snapshot->metrics()) m->count_tls_handshake(result);
 }
 
 void ClientConnection::on_read(evutil_socket_t, short, void* arg) {
@@ -84,6 +126,8 @@ void ClientConnection::want_read(bool on) {
   if (on) {
     watch_close();
     event_add(read_ev_.get(), nullptr);
+    // TLS may hold bytes it read ahead: no socket event would announce them.
+    if (transport_->has_buffered_input()) event_active(read_ev_.get(), EV_READ, 0);
   } else {
     event_del(read_ev_.get());
     watch_close();
@@ -135,11 +179,25 @@ void ClientConnection::set_timer(const timeval* tv) {
 }
 
 void ClientConnection::handle_read() {
+  if (state_ == State::kHandshake) {
+    step_handshake();
+    return;
+  }
+  if (write_waits_read_) {
+    write_waits_read_ = false;
+    if (!flush()) return;
+  }
   const size_t max = worker_.body_budget_left() ? kReadSize : kSmallRead;
-  const ssize_t n = read_into(in_.get(), fd_.get(), max);
+  const ssize_t n = transport_->read_into(in_.get(), max);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    close();  // reset by the client
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      close();  // reset by the client, or a TLS error
+      return;
+    }
+    if (transport_->want() == IoWait::kWrite) {
+      read_waits_write_ = true;  // TLS: the read goes on once the socket is writable
+      want_write(true);
+    }
     return;
   }
   if (n == 0) {
@@ -155,6 +213,9 @@ void ClientConnection::handle_read() {
     }
   }
   process();
+  if (!closed_ && reading_ && transport_->has_buffered_input()) {
+    event_active(read_ev_.get(), EV_READ, 0);
+  }
 }
 
 void ClientConnection::process() {
@@ -204,6 +265,10 @@ bool ClientConnection::parse_head() {
     reply(res.error_status, true);
     return false;
   }
+  if (plain_on_tls_) {
+    reply(400, true, "plain HTTP request sent to the HTTPS port");
+    return false;
+  }
   if (AccessLogSink* sink = runtime_->snapshot->access_log()) {
     // The head's bytes go away before the line is written: keep what it needs.
     log_target_.assign(head_.target);
@@ -246,7 +311,8 @@ bool ClientConnection::parse_head() {
     req.method = head_.method;
     req.client_http10 = http10_;
     req.retryable = body_relay_.done() && is_retryable(head_.method);
-    render_upstream_request(head_, match.forward_path, ForwardInfo{client_ip_, "http"}, scratch_);
+    render_upstream_request(head_, match.forward_path,
+                            ForwardInfo{client_ip_, transport_->scheme()}, scratch_);
   }
   const bool expect = framing.expect_continue && !http10_;
   evbuffer_drain(in_.get(), res.head_bytes);  // head_'s views end here
@@ -338,12 +404,12 @@ void ClientConnection::body_failed(int status) {
   reply(status, true);
 }
 
-void ClientConnection::reply(int status, bool close_after) {
+void ClientConnection::reply(int status, bool close_after, std::string_view detail) {
   if (close_after) keep_alive_ = false;
   record_.status = status;
   if (record_.start_ns == 0) record_.start_ns = monotonic_ns();
-  record_.response_body_bytes =
-      write_local_reply(out_.get(), status, !keep_alive_, http10_ && keep_alive_, head_request_);
+  record_.response_body_bytes = write_local_reply(out_.get(), status, !keep_alive_,
+                                                  http10_ && keep_alive_, head_request_, detail);
   state_ = State::kReplying;
   set_timer(nullptr);
   finishing_ = true;
@@ -353,10 +419,16 @@ void ClientConnection::reply(int status, bool close_after) {
 bool ClientConnection::flush() {
   if (closed_) return false;
   if (evbuffer_get_length(out_.get()) != 0) {
-    const ssize_t n = write_from(out_.get(), fd_.get());
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      close();
-      return false;
+    const ssize_t n = transport_->write_from(out_.get());
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        close();
+        return false;
+      }
+      if (transport_->want() == IoWait::kRead) {
+        write_waits_read_ = true;  // TLS: the write goes on once the socket is readable
+        want_read(true);
+      }
     }
   }
   if (evbuffer_get_length(out_.get()) != 0) {
@@ -375,6 +447,15 @@ bool ClientConnection::flush() {
 }
 
 void ClientConnection::handle_write() {
+  if (state_ == State::kHandshake) {
+    step_handshake();
+    return;
+  }
+  if (read_waits_write_) {
+    read_waits_write_ = false;
+    handle_read();
+    if (closed_) return;
+  }
   flush();
   if (!closed_ && state_ == State::kExchange && evbuffer_get_length(out_.get()) < kLowWater) {
     exchange_.resume();
@@ -442,6 +523,10 @@ void ClientConnection::finish_request() {
 
 void ClientConnection::handle_timer() {
   switch (state_) {
+    case State::kHandshake:
+      count_handshake(TlsHandshakeResult::kFailed);  // handshake_timeout
+      close();
+      return;
     case State::kIdle:
     case State::kDiscard:
       close();  // keep-alive wait over, or the dropped body stalled
@@ -467,7 +552,9 @@ void ClientConnection::handle_timer() {
 void ClientConnection::update_reading() {
   if (closed_) return;
   account_body();
-  if (state_ == State::kIdle || state_ == State::kHead) return;  // their timers are set on entry
+  if (state_ == State::kHandshake || state_ == State::kIdle || state_ == State::kHead) {
+    return;  // their timers are set on entry
+  }
   const bool body_pending = !body_relay_.done();
   bool reading = !client_eof_;
   bool waiting_on_client = false;
@@ -501,7 +588,8 @@ void ClientConnection::account_body() {
 }
 
 void ClientConnection::drain() {
-  if (state_ == State::kIdle && evbuffer_get_length(in_.get()) == 0) {
+  const bool idle = state_ == State::kIdle && evbuffer_get_length(in_.get()) == 0;
+  if (idle || state_ == State::kHandshake) {
     close();
     return;
   }
@@ -550,6 +638,7 @@ void ClientConnection::close() {
   event_del(write_ev_.get());
   evtimer_del(timer_ev_.get());
   if (watching_close_) event_del(closed_ev_.get());
+  transport_->shutdown();
   fd_.reset();
   runtime_.reset();
   if (body_held_ != 0) {

@@ -68,10 +68,14 @@ std::string_view reason_phrase(int status) {
 }
 
 size_t write_local_reply(evbuffer* out, int status, bool close, bool http10_keep_alive,
-                         bool head_only) {
+                         bool head_only, std::string_view detail) {
   std::string body = std::to_string(status);
   body += ' ';
   body += reason_phrase(status);
+  if (!detail.empty()) {
+    body += ": ";
+    body.append(detail);
+  }
   body += '\n';
   std::string head = "HTTP/1.1 " + std::to_string(status) + " ";
   head += reason_phrase(status);

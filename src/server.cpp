@@ -38,6 +38,10 @@ std::string restart_only_changes(const Config& old_c, const Config& new_c) {
   if (old_c.server.listen != new_c.server.listen) note("server.listen");
   if (worker_count(old_c) != worker_count(new_c)) note("server.workers");
   if (!(old_c.admin.listen == new_c.admin.listen)) note("admin.listen");
+  const std::vector<HostPort> no_tls;
+  if ((old_c.tls ? old_c.tls->listen : no_tls) != (new_c.tls ? new_c.tls->listen : no_tls)) {
+    note("tls.listen");
+  }
   if (old_c.metrics.name_space != new_c.metrics.name_space ||
       old_c.metrics.histogram_buckets != new_c.metrics.histogram_buckets ||
       old_c.metrics.summary_quantiles != new_c.metrics.summary_quantiles ||
@@ -64,24 +68,32 @@ Server::~Server() {
 bool Server::bind_listeners(const Config& config, size_t workers, std::string* error) {
   worker_fds_.clear();
   worker_fds_.resize(workers);
-  for (const HostPort& hp : config.server.listen) {
-    auto addr = resolve(hp, error);
-    if (!addr) return false;
-    // The first bind fixes the port (it may be 0: ephemeral); every other
-    // worker binds the same port with SO_REUSEPORT and gets its own queue.
-    for (size_t w = 0; w < workers; ++w) {
-      UniqueFd fd = listen_socket(*addr, kBacklog, error);
-      if (!fd) return false;
-      if (w == 0) {
-        auto bound = local_address(fd.get());
-        if (!bound) return false;
-        addr = bound;
-        proxy_addresses_.push_back(bound->text());
+  worker_tls_fds_.clear();
+  worker_tls_fds_.resize(workers);
+  // The first bind fixes the port (it may be 0: ephemeral); every other
+  // worker binds the same port with SO_REUSEPORT and gets its own queue.
+  const auto bind_all = [&](const std::vector<HostPort>& listen,
+                            std::vector<std::vector<UniqueFd>>& fds,
+                            std::vector<std::string>& addresses) {
+    for (const HostPort& hp : listen) {
+      auto addr = resolve(hp, error);
+      if (!addr) return false;
+      for (size_t w = 0; w < workers; ++w) {
+        UniqueFd fd = listen_socket(*addr, kBacklog, error);
+        if (!fd) return false;
+        if (w == 0) {
+          auto bound = local_address(fd.get());
+          if (!bound) return false;
+          addr = bound;
+          addresses.push_back(bound->text());
+        }
+        fds[w].push_back(std::move(fd));
       }
-      worker_fds_[w].push_back(std::move(fd));
     }
-  }
-  return true;
+    return true;
+  };
+  if (!bind_all(config.server.listen, worker_fds_, proxy_addresses_)) return false;
+  return !config.tls || bind_all(config.tls->listen, worker_tls_fds_, tls_addresses_);
 }
 
 bool Server::bind_admin(const Config& config, std::string* error) {
@@ -113,15 +125,6 @@ std::shared_ptr<const Snapshot> Server::load_snapshot(std::vector<std::string>* 
   for (const ConfigError& w : loaded.warnings) log(LogLevel::kWarn, w.to_string());
   if (!loaded.ok()) {
     for (const ConfigError& e : loaded.errors) errors->push_back(e.to_string());
-    return nullptr;
-  }
-  // TLS contexts are built (Snapshot) but no listener serves them yet: refuse
-  // the key rather than accept it and do nothing (docs/tls.md, "Status").
-  if (loaded.config->tls) {
-    const SourcePosition at = loaded.config->tls->position;
-    errors->push_back(
-        ConfigError{config_path_, at, "[tls]: HTTPS listeners are not served by this build yet"}
-            .to_string());
     return nullptr;
   }
   // The first load lays out the metrics; [metrics] and the worker count only
@@ -182,14 +185,17 @@ int Server::run() {
     event_add(signal_events_.back().get(), nullptr);
   }
   for (size_t w = 0; w < workers; ++w) {
-    workers_.push_back(std::make_unique<Worker>(w, std::move(worker_fds_[w]), snapshot_));
+    workers_.push_back(std::make_unique<Worker>(w, std::move(worker_fds_[w]),
+                                                std::move(worker_tls_fds_[w]), snapshot_));
   }
   for (auto& w : workers_) w->start();
 
   std::string proxies;
   for (const std::string& a : proxy_addresses_) proxies += (proxies.empty() ? "" : ",") + a;
+  std::string tls;
+  for (const std::string& a : tls_addresses_) tls += (tls.empty() ? " tls=" : ",") + a;
   log_info("listening proxy=" + proxies + " admin=" + admin_address_ +
-           " workers=" + std::to_string(workers));
+           " workers=" + std::to_string(workers) + tls);
   sd_notify(0, "READY=1\nSTATUS=serving");
   event_base_dispatch(base_.get());
   for (auto& w : workers_) w->join();

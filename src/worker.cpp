@@ -12,6 +12,7 @@
 #include "routemeter/client_connection.hpp"
 #include "routemeter/log.hpp"
 #include "routemeter/net.hpp"
+#include "routemeter/transport.hpp"
 
 namespace routemeter {
 namespace {
@@ -42,9 +43,11 @@ std::atomic<int64_t> Worker::active_connections{0};
 std::atomic<int64_t> Worker::body_bytes_all{0};
 std::atomic<uint64_t> Worker::total_connections{0};
 
-Worker::Worker(size_t id, std::vector<UniqueFd> listen_fds,
+Worker::Worker(size_t id, std::vector<UniqueFd> listen_fds, std::vector<UniqueFd> tls_fds,
                std::shared_ptr<const Snapshot> snapshot)
     : id_(id), base_(make_base()), listen_fds_(std::move(listen_fds)) {
+  const size_t plain = listen_fds_.size();
+  for (UniqueFd& fd : tls_fds) listen_fds_.push_back(std::move(fd));
   access_log_ = std::make_unique<AccessLogWriter>(base_.get());
   notify_fd_ = UniqueFd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   notify_ev_.reset(
@@ -55,9 +58,9 @@ Worker::Worker(size_t id, std::vector<UniqueFd> listen_fds,
   accept_backoff_ev_.reset(evtimer_new(base_.get(), &on_accept_backoff, this));
   body_budget_ev_.reset(event_new(base_.get(), -1, 0, &on_body_budget, this));
   trim_ev_.reset(evtimer_new(base_.get(), &on_trim, this));
-  for (const UniqueFd& fd : listen_fds_) {
-    accept_events_.emplace_back(
-        event_new(base_.get(), fd.get(), EV_READ | EV_PERSIST, &on_accept, this));
+  for (size_t i = 0; i < listen_fds_.size(); ++i) {
+    accept_events_.emplace_back(event_new(base_.get(), listen_fds_[i].get(), EV_READ | EV_PERSIST,
+                                          i < plain ? &on_accept : &on_accept_tls, this));
   }
   install_runtime(std::move(snapshot));
   set_accepting(true);
@@ -93,6 +96,10 @@ void Worker::install_runtime(std::shared_ptr<const Snapshot> snapshot) {
   header_tv_ = event_base_init_common_timeout(base_.get(), &tv);
   tv = to_timeval(sc.client_body_timeout);
   body_tv_ = event_base_init_common_timeout(base_.get(), &tv);
+  if (const auto& tls = runtime_->snapshot->config().tls) {
+    tv = to_timeval(tls->handshake_timeout);
+    handshake_tv_ = event_base_init_common_timeout(base_.get(), &tv);
+  }
   const uint64_t workers = std::max<uint64_t>(1, sc.workers);
   max_connections_ = std::max<uint64_t>(1, sc.max_connections / workers);
   body_budget_ = std::max<uint64_t>(Exchange::kBodyWindow, kBodyBudget / workers);
@@ -159,10 +166,14 @@ void Worker::set_accepting(bool on) {
 }
 
 void Worker::on_accept(evutil_socket_t fd, short, void* arg) {
-  static_cast<Worker*>(arg)->accept_ready(fd);
+  static_cast<Worker*>(arg)->accept_ready(fd, false);
 }
 
-void Worker::accept_ready(int listen_fd) {
+void Worker::on_accept_tls(evutil_socket_t fd, short, void* arg) {
+  static_cast<Worker*>(arg)->accept_ready(fd, true);
+}
+
+void Worker::accept_ready(int listen_fd, bool tls) {
   // Bounded: at most 64 accepts per wake-up so one busy listener can't starve
   // the connections already open.
   for (int i = 0; i < 64 && accepting_; ++i) {
@@ -179,7 +190,21 @@ void Worker::accept_ready(int listen_fd) {
       return;  // EAGAIN: all accepted; ECONNABORTED...: on the next wake-up
     }
     tune_socket(fd);
-    auto conn = std::make_unique<ClientConnection>(*this, fd, peer_ip(peer));
+    std::unique_ptr<Transport> transport;
+    if (tls) {
+      // The current snapshot's certificates; a reload's new ones serve the
+      // handshakes that start after it. (A reload that removed [tls] leaves
+      // the listener bound until a restart, serving nothing.)
+      if (runtime_->snapshot->tls())
+        transport = TlsTransport::create(runtime_->snapshot->tls(), fd);
+    } else {
+      transport = std::make_unique<PlainTransport>(fd);
+    }
+    if (!transport) {
+      ::close(fd);
+      continue;
+    }
+    auto conn = std::make_unique<ClientConnection>(*this, fd, peer_ip(peer), std::move(transport));
     ClientConnection* raw = conn.get();
     connections_.push_back(std::move(conn));
     active_connections.fetch_add(1, std::memory_order_relaxed);

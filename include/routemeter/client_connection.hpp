@@ -13,7 +13,9 @@
 #include "routemeter/event_handles.hpp"
 #include "routemeter/exchange.hpp"
 #include "routemeter/http.hpp"
+#include "routemeter/metrics.hpp"
 #include "routemeter/request_record.hpp"
+#include "routemeter/transport.hpp"
 
 namespace routemeter {
 
@@ -22,7 +24,9 @@ struct WorkerRuntime;
 
 class ClientConnection final : public ExchangeClient {
  public:
-  ClientConnection(Worker& worker, int fd, std::string client_ip);
+  // `transport` moves the bytes of `fd` (plain or TLS); the connection owns both.
+  ClientConnection(Worker& worker, int fd, std::string client_ip,
+                   std::unique_ptr<Transport> transport);
   ~ClientConnection();
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -43,9 +47,10 @@ class ClientConnection final : public ExchangeClient {
   void on_request_body_room() override;
 
  private:
+  // kHandshake: the transport's (TLS) handshake, before any request.
   // kDiscard: the response is written but the request body is still
   // arriving; it is read and dropped, then the connection is idle again.
-  enum class State : uint8_t { kIdle, kHead, kExchange, kReplying, kDiscard, kClosed };
+  enum class State : uint8_t { kHandshake, kIdle, kHead, kExchange, kReplying, kDiscard, kClosed };
 
   static void on_read(evutil_socket_t, short, void* arg);
   static void on_write(evutil_socket_t, short, void* arg);
@@ -53,6 +58,8 @@ class ClientConnection final : public ExchangeClient {
   static void on_closed(evutil_socket_t, short, void* arg);
   void handle_read();
   void handle_closed();
+  void step_handshake();
+  void count_handshake(TlsHandshakeResult result);
   void handle_write();
   void handle_timer();
 
@@ -62,7 +69,7 @@ class ClientConnection final : public ExchangeClient {
   void pump_body();
   void body_failed(int status);
   void body_done();
-  void reply(int status, bool close);
+  void reply(int status, bool close, std::string_view detail = {});
   bool flush();
   void finish_request();
   void record_finished();
@@ -76,6 +83,7 @@ class ClientConnection final : public ExchangeClient {
 
   Worker& worker_;  // owns this connection
   UniqueFd fd_;
+  std::unique_ptr<Transport> transport_;  // declared after fd_: gone before it closes
   std::string client_ip_;
   EventPtr read_ev_;
   EventPtr write_ev_;
@@ -88,6 +96,9 @@ class ClientConnection final : public ExchangeClient {
   bool reading_ = false;
   bool writing_ = false;
   bool watching_close_ = false;
+  bool read_waits_write_ = false;  // a TLS read wants the socket writable first
+  bool write_waits_read_ = false;  // a TLS write wants the socket readable first
+  bool plain_on_tls_ = false;      // plain HTTP sent to a TLS port: answer 400
   bool client_eof_ = false;
   bool closed_ = false;
   bool finishing_ = false;   // response fully produced; finish when written

@@ -60,8 +60,10 @@ class Server final : public AdminDelegate {
   std::unique_ptr<AdminServer> admin_;
   std::vector<EventPtr> signal_events_;
   EventPtr poll_ev_;
-  std::vector<std::vector<UniqueFd>> worker_fds_;  // [worker][listener]
+  std::vector<std::vector<UniqueFd>> worker_fds_;      // [worker][listener]
+  std::vector<std::vector<UniqueFd>> worker_tls_fds_;  // [worker][TLS listener]
   std::vector<std::string> proxy_addresses_;
+  std::vector<std::string> tls_addresses_;
   std::string admin_address_;
   std::vector<std::unique_ptr<Worker>> workers_;
   bool draining_ = false;

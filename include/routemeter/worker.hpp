@@ -33,8 +33,10 @@ struct WorkerRuntime {
 
 class Worker {
  public:
-  // `listen_fds`: this worker's listening sockets (it takes ownership).
-  Worker(size_t id, std::vector<UniqueFd> listen_fds, std::shared_ptr<const Snapshot> snapshot);
+  // `listen_fds`, `tls_fds`: this worker's plain and TLS listening sockets
+  // (it takes ownership).
+  Worker(size_t id, std::vector<UniqueFd> listen_fds, std::vector<UniqueFd> tls_fds,
+         std::shared_ptr<const Snapshot> snapshot);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -59,6 +61,7 @@ class Worker {
   const timeval* keepalive_timeout() const { return keepalive_tv_; }
   const timeval* header_timeout() const { return header_tv_; }
   const timeval* body_timeout() const { return body_tv_; }
+  const timeval* handshake_timeout() const { return handshake_tv_; }
   // A request's route is known (metrics: in flight).
   void begin(const Snapshot& snapshot, RequestRecord& rec);
   // A request ended: metrics, then the access log (`fields` may be null
@@ -83,6 +86,7 @@ class Worker {
 
  private:
   static void on_accept(evutil_socket_t fd, short, void* arg);
+  static void on_accept_tls(evutil_socket_t fd, short, void* arg);
   static void on_notify(evutil_socket_t fd, short, void* arg);
   static void on_reap(evutil_socket_t, short, void* arg);
   static void on_drain_deadline(evutil_socket_t, short, void* arg);
@@ -90,7 +94,7 @@ class Worker {
   static void on_body_budget(evutil_socket_t, short, void* arg);
   static void on_trim(evutil_socket_t, short, void* arg);
   void wake_body_waiters();
-  void accept_ready(int listen_fd);
+  void accept_ready(int listen_fd, bool tls);
   void accept_failed(int err);
   void resume_accepting();  // after the back-off of a failed accept
   void handle_notify();
@@ -122,6 +126,7 @@ class Worker {
   const timeval* keepalive_tv_ = nullptr;
   const timeval* header_tv_ = nullptr;
   const timeval* body_tv_ = nullptr;
+  const timeval* handshake_tv_ = nullptr;
   uint64_t max_connections_ = 0;  // this worker's share of server.max_connections
   bool draining_ = false;
   std::thread thread_;
