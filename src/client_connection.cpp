@@ -100,6 +100,9 @@ void ClientConnection::step_handshake() {
   want_write(false);
   want_read(true);
   set_timer(worker_.header_timeout());
+  // The request often comes with the client's last handshake flight, read
+  // ahead by TLS: no socket event will announce it.
+  if (transport_->has_buffered_input()) event_active(read_ev_.get(), EV_READ, 0);
 }
 
 void ClientConnection::count_handshake(TlsHandshakeResult result) {

@@ -374,6 +374,7 @@ class Routemeter {
   uint16_t proxy_port(size_t i = 0) const { return proxy_ports_.at(i); }
   const std::vector<uint16_t>& proxy_ports() const { return proxy_ports_; }
   uint16_t admin_port() const { return admin_port_; }
+  uint16_t tls_port(size_t i = 0) const { return tls_ports_.at(i); }  // [tls] listen
   int workers() const { return workers_; }
   const std::string& config_path() const { return config_path_; }
   Process& process() { return *process_; }
@@ -387,6 +388,7 @@ class Routemeter {
   std::string config_path_;
   std::unique_ptr<Process> process_;
   std::vector<uint16_t> proxy_ports_;
+  std::vector<uint16_t> tls_ports_;
   uint16_t admin_port_ = 0;
   int workers_ = 0;
 };
@@ -394,6 +396,8 @@ class Routemeter {
 // Parses the listening line; false if `line` is not one.
 bool parse_listening_line(std::string_view line, std::vector<uint16_t>& proxy_ports,
                           uint16_t& admin_port, int& workers);
+// The ports of " tls=ADDR,ADDR" on the same line (none without [tls]).
+std::vector<uint16_t> parse_tls_ports(std::string_view line);
 
 // ---------------------------------------------------------------- HttpClient
 

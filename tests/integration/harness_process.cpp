@@ -299,6 +299,18 @@ bool parse_listening_line(std::string_view line, std::vector<uint16_t>& proxy_po
   return !proxy_ports.empty();
 }
 
+std::vector<uint16_t> parse_tls_ports(std::string_view line) {
+  static const std::regex re(R"( tls=(\S+))");
+  std::match_results<std::string_view::const_iterator> m;
+  std::vector<uint16_t> ports;
+  if (!std::regex_search(line.begin(), line.end(), m, re)) return ports;
+  std::stringstream ss(m[1].str());
+  for (std::string item; std::getline(ss, item, ',');) {
+    ports.push_back(static_cast<uint16_t>(std::stoul(item.substr(item.rfind(':') + 1))));
+  }
+  return ports;
+}
+
 Routemeter::Routemeter(std::string config_toml, Options options) {
   config_path_ = dir_.write("routemeter.toml", config_toml);
   std::vector<std::string> args = {"--config", config_path_};
@@ -306,6 +318,7 @@ Routemeter::Routemeter(std::string config_toml, Options options) {
   process_ = std::make_unique<Process>(ROUTEMETER_BINARY, std::move(args),
                                        std::move(options.extra_env), options.max_open_files);
   auto line = process_->wait_for_stderr("routemeter: info: listening ", options.start_timeout);
+  if (line) tls_ports_ = parse_tls_ports(*line);
   if (!line || !parse_listening_line(*line, proxy_ports_, admin_port_, workers_)) {
     bool alive = process_->running();
     throw std::runtime_error(
