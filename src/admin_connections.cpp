@@ -134,8 +134,12 @@ void AdminConnections::request_read(evhttp_request* req) {
   if (evcon == nullptr) return;
   auto it = conns_.find(evhttp_connection_get_bufferevent(evcon));
   if (it == conns_.end()) return;
-  it->second->in_request = false;
-  evtimer_del(it->second->timer.get());
+  Conn& conn = *it->second;
+  conn.in_request = false;
+  // Before adoption the timer is the adoption itself (a request read in the
+  // connection's first loop iteration): it must still run, or the connection
+  // would never get its close callback and would stay counted forever.
+  if (conn.evcon != nullptr) evtimer_del(conn.timer.get());
 }
 
 void AdminConnections::remove(Conn& conn) {

@@ -263,6 +263,7 @@ bool ClientConnection::parse_head() {
   head_request_ = head_.method == http::Method::kHead;
   forwarded_ = false;
   response_started_ = false;
+  continue_sent_ = false;
   body_relay_.start(BodyRelay::Framing::kNone, 0);
   if (res.status == http::ParseStatus::kError) {
     reply(res.error_status, true);
@@ -314,6 +315,7 @@ bool ClientConnection::parse_head() {
     req.method = head_.method;
     req.client_http10 = http10_;
     req.retryable = body_relay_.done() && is_retryable(head_.method);
+    req.add_host = head_.host.empty();
     render_upstream_request(head_, match.forward_path,
                             ForwardInfo{client_ip_, transport_->scheme()}, scratch_);
   }
@@ -321,6 +323,7 @@ bool ClientConnection::parse_head() {
   evbuffer_drain(in_.get(), res.head_bytes);  // head_'s views end here
   if (expect && !body_relay_.done() && evbuffer_get_length(in_.get()) == 0) {
     evbuffer_add(out_.get(), kContinue, sizeof kContinue - 1);
+    continue_sent_ = true;
     if (!flush()) return false;
   }
   if (match.route == nullptr) {
@@ -463,6 +466,14 @@ void ClientConnection::handle_write() {
   if (!closed_ && state_ == State::kExchange && evbuffer_get_length(out_.get()) < kLowWater) {
     exchange_.resume();
   }
+}
+
+void ClientConnection::on_interim_response(const http::ResponseHead& head) {
+  if (head.status == 100 && continue_sent_) return;  // one 100 Continue is enough
+  if (head.status == 100) continue_sent_ = true;
+  render_interim_response(head, scratch_);
+  evbuffer_add(out_.get(), scratch_.data(), scratch_.size());
+  flush();
 }
 
 void ClientConnection::on_response_head(const http::ResponseHead& head, const ResponsePlan& plan) {

@@ -82,7 +82,17 @@ void Exchange::arm_timer() {
 void Exchange::send_request() {
   state_ = State::kSending;
   evbuffer* out = conn_->out();
-  evbuffer_add(out, head_.data(), head_.size());
+  if (req_.add_host) {
+    // An HTTP/1.0 request without Host goes on as HTTP/1.1, which must have
+    // one: the server's own address, after the request line.
+    const size_t line_end = head_.find("\r\n") + 2;
+    const std::string& server = pool_->upstream().server_names[conn_->server()];
+    evbuffer_add(out, head_.data(), line_end);
+    evbuffer_add_printf(out, "Host: %s\r\n", server.c_str());
+    evbuffer_add(out, head_.data() + line_end, head_.size() - line_end);
+  } else {
+    evbuffer_add(out, head_.data(), head_.size());
+  }
   if (evbuffer_get_length(pending_.get()) != 0) evbuffer_add_buffer(out, pending_.get());
   arm_timer();
   write_request();
@@ -263,7 +273,12 @@ void Exchange::parse_head() {
     }
     if (response_.status < 200) {
       // Interim (100 Continue, 103 Early Hints...), possibly while the body
-      // is still being sent: skipped, the upload and the phase's timer go on.
+      // is still being sent: relayed to an HTTP/1.1 client (RFC 9110 15.2);
+      // the upload and the phase's timer go on.
+      if (!req_.client_http10) {
+        client_.on_interim_response(response_);  // reads views into `in`: drain after
+        if (state_ == State::kIdle) return;      // the client went away
+      }
       evbuffer_drain(in, res.head_bytes);
       continue;
     }

@@ -88,6 +88,19 @@ ResponsePlan plan_response(http::Method request_method, bool client_http10,
   return plan;
 }
 
+void render_interim_response(const http::ResponseHead& response, std::string& out) {
+  out.assign("HTTP/1.1 ");
+  out += std::to_string(response.status);
+  out += ' ';
+  out.append(response.reason.empty() ? reason_phrase(response.status) : response.reason);
+  out += "\r\n";
+  const http::HopByHop hop(response.headers);
+  for (const http::Header& f : response.headers) {
+    if (!hop.contains(f.name)) append_field(out, f.name, f.value);
+  }
+  out += "\r\n";
+}
+
 void render_client_response(const http::ResponseHead& response, const ResponsePlan& plan,
                             bool close, bool client_http10, std::string& out) {
   const http::ResponseHead& r = response;

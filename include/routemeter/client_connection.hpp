@@ -39,6 +39,7 @@ class ClientConnection final : public ExchangeClient {
   void resume_body();
 
   // --- ExchangeClient ---
+  void on_interim_response(const http::ResponseHead& head) override;
   void on_response_head(const http::ResponseHead& head, const ResponsePlan& plan) override;
   Accept on_response_body(evbuffer* body) override;
   void on_response_complete() override;
@@ -120,6 +121,7 @@ class ClientConnection final : public ExchangeClient {
   bool head_request_ = false;
   bool forwarded_ = false;         // handed to the exchange
   bool response_started_ = false;  // a response head went into out_
+  bool continue_sent_ = false;     // a 100 Continue went to the client
   BodyRelay body_relay_;           // the request body, as it arrives
   uint64_t body_held_ = 0;         // what this connection counts in the worker's body budget
   Exchange exchange_;

@@ -27,7 +27,10 @@ struct WorkerRuntime;
 class ExchangeClient {
  public:
   enum class Accept : uint8_t { kMore, kPause, kClosed };
-  // The upstream's final response head (interim 1xx answers never reach it).
+  // An interim 1xx (not 101) before the final answer; relayed to HTTP/1.1
+  // clients only (the exchange does not call it for HTTP/1.0 ones).
+  virtual void on_interim_response(const http::ResponseHead& head) = 0;
+  // The upstream's final response head.
   virtual void on_response_head(const http::ResponseHead& head, const ResponsePlan& plan) = 0;
   // Response body bytes: moves all of `body` out. kPause: the client is slow,
   // the exchange stops reading the upstream until resume(); kClosed: the
@@ -61,6 +64,7 @@ class Exchange final : public UpstreamUser {
     bool client_http10 = false;  // the client speaks HTTP/1.0: no chunked to it
     bool retryable = false;      // idempotent and bodiless: may retry on a fresh connection
     bool body_follows = false;   // more request body comes through send_body(), then end_body()
+    bool add_host = false;       // no Host (HTTP/1.0): send the chosen server's host:port
   };
   // What the exchange did, for the request's record.
   struct Outcome {

@@ -34,6 +34,10 @@ struct ResponsePlan {
 ResponsePlan plan_response(http::Method request_method, bool client_http10,
                            const http::ResponseHead& response);
 
+// An interim (1xx) response for an HTTP/1.1 client: its status line and
+// end-to-end fields (103 Early Hints' Link...). Replaces `out`.
+void render_interim_response(const http::ResponseHead& response, std::string& out);
+
 // The response head for the client: HTTP/1.1, the upstream's end-to-end
 // fields, the framing of `plan`, and Connection: close when `close` (or
 // keep-alive for a keep-alive HTTP/1.0 client). Replaces `out`.

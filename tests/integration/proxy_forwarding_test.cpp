@@ -267,3 +267,48 @@ TEST_CASE("a stale pooled connection closed by the upstream is retried transpare
     CHECK(r.body == "/" + std::to_string(i));
   }
 }
+
+TEST_CASE("a 103 reaches an HTTP/1.1 client before the final answer, never an HTTP/1.0 one",
+          "[proxy][interim]") {
+  ProxyFixture f([](const ReceivedRequest&) { return Reply::ok("final"); });
+  f.backend.set_interim("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n");
+  HttpClient client(f.port());
+  REQUIRE(client.send_request("GET", "/page"));
+  Response hints = client.read_response();
+  CHECK(hints.status == 103);
+  CHECK(hints.headers.get("link") == "</style.css>; rel=preload");
+  Response final_answer = client.read_response();
+  CHECK(final_answer.status == 200);
+  CHECK(final_answer.body == "final");
+
+  HttpClient old(f.port());
+  REQUIRE(old.send_raw("GET /page HTTP/1.0\r\nHost: a\r\n\r\n"));
+  Response r10 = old.read_response();
+  CHECK(r10.status == 200);  // no 1xx for a 1.0 client
+  CHECK(r10.body == "final");
+  // The final answers are what is counted.
+  const std::string m = f.metrics();
+  INFO(m);
+  CHECK(metric_value(m,
+                     "routemeter_requests_total{code=\"200\",method=\"GET\",route=\"all\","
+                     "upstream=\"app\"}") == 2);
+  CHECK_FALSE(
+      find_metric(m, "routemeter_requests_total",
+                  {{"code", "103"}, {"method", "GET"}, {"route", "all"}, {"upstream", "app"}})
+          .has_value());
+}
+
+TEST_CASE("an HTTP/1.0 request without Host goes upstream as HTTP/1.1 with the server's address",
+          "[proxy]") {
+  ProxyFixture f;
+  HttpClient client(f.port());
+  REQUIRE(client.send_raw("GET /p HTTP/1.0\r\n\r\n"));
+  Response r = client.read_response();
+  CHECK(r.status == 200);
+  REQUIRE(f.backend.wait_for_requests(1));
+  const ReceivedRequest got = f.backend.request(0);
+  CHECK(got.version == "HTTP/1.1");
+  CHECK(got.headers.get("host") == f.backend.address());
+  CHECK(got.headers.count("host") == 1);
+  CHECK_FALSE(got.headers.has("x-forwarded-host"));
+}
