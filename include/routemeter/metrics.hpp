@@ -77,14 +77,16 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& config_last_reload_success_timestamp;
   prometheus::Family<prometheus::Counter>& config_reloads_total;
   prometheus::Family<prometheus::Counter>& accept_errors;
+  prometheus::Family<prometheus::Counter>& upstream_health_checks;
   std::shared_ptr<LatencySummaryFamily> request_latency;
 
   // A failed accept on a listener (accept_errors.hpp): +1 on a series
   // resolved at construction. Lock-free; any thread.
   void count_accept_error(AcceptListener listener, int err);
 
-  // Series lifetime across reloads. A binding retains the keys of the routes
-  // and upstreams it serves ("u:<upstream>", "r:<upstream>/<route>") and
+  // Series lifetime across reloads. A binding retains the keys of the routes,
+  // upstreams and checked servers it serves ("u:<upstream>",
+  // "r:<upstream>/<route>", "s:<upstream>/<server>") and
   // registers a remover for every child it creates under a key; when the
   // last binding holding a key goes, that key's series leave /metrics.
   // Thread-safe.
@@ -124,6 +126,16 @@ class MetricsBinding {
     metrics_.count_accept_error(listener, err);
   }
 
+  // upstream_health_checks_total of one server, by result; both null for an
+  // upstream without [upstream.health]. For the health checker.
+  struct HealthCheckSeries {
+    prometheus::Counter* ok = nullptr;
+    prometheus::Counter* failed = nullptr;
+  };
+  HealthCheckSeries health_checks(size_t upstream, size_t server) const {
+    return health_checks_[upstream][server];
+  }
+
  private:
   struct MethodSlot {
     prometheus::Histogram* duration = nullptr;
@@ -155,6 +167,7 @@ class MetricsBinding {
   std::vector<RouteSeries> routes_;                 // config routes, then "unmatched"
   std::vector<UpstreamSeries> upstreams_;           // config upstreams, then "none"
   std::vector<std::vector<RouteSlot>> per_worker_;  // [worker][route]
+  std::vector<std::vector<HealthCheckSeries>> health_checks_;  // [upstream][server]
 };
 
 }  // namespace routemeter
