@@ -117,6 +117,43 @@ void write_host_ports(JsonWriter& w, const std::vector<HostPort>& list) {
   w.end_array();
 }
 
+// As in the file: "host:port", or { "address": "host:port", "weight": N }
+// for a weight other than 1.
+void write_servers(JsonWriter& w, const UpstreamConfig& u) {
+  bool weighted = false;
+  for (size_t i = 0; i < u.servers.size(); ++i) weighted = weighted || u.weight(i) != 1;
+  if (!weighted) {
+    write_host_ports(w, u.servers);
+    return;
+  }
+  w.begin_array(false);
+  for (size_t i = 0; i < u.servers.size(); ++i) {
+    if (u.weight(i) == 1) {
+      w.value(u.servers[i].text());
+      continue;
+    }
+    w.begin_object();
+    w.key("address");
+    w.value(u.servers[i].text());
+    w.key("weight");
+    w.value(uint64_t{u.weight(i)});
+    w.end_object();
+  }
+  w.end_array();
+}
+
+std::string_view balance_name(Balance balance) {
+  switch (balance) {
+    case Balance::kRoundRobin:
+      return "round_robin";
+    case Balance::kLeastConn:
+      return "least_conn";
+    case Balance::kRandomTwo:
+      return "random_two";
+  }
+  return "round_robin";
+}
+
 void write_duration(JsonWriter& w, std::string_view key, Duration d) {
   w.key(key);
   w.value(format_duration(d));
@@ -127,9 +164,9 @@ void write_upstream(JsonWriter& w, const UpstreamConfig& u) {
   w.key("name");
   w.value(u.name);
   w.key("servers");
-  write_host_ports(w, u.servers);
+  write_servers(w, u);
   w.key("balance");
-  w.value(u.balance == Balance::kRoundRobin ? "round_robin" : "least_conn");
+  w.value(balance_name(u.balance));
   write_duration(w, "connect_timeout", u.connect_timeout);
   write_duration(w, "response_timeout", u.response_timeout);
   w.key("max_idle_connections");

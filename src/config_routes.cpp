@@ -117,6 +117,31 @@ void read_health(ConfigReader& r, const toml::table& t, const std::string& prefi
   r.read_unsigned<uint32_t>(t, "healthy_after", p, 1, kMaxU32, health.healthy_after);
 }
 
+// One `servers` entry: "host:port", or { address = "host:port", weight = N }.
+bool read_server(ConfigReader& r, const toml::node& element, const std::string& what,
+                 HostPort& address, uint32_t& weight) {
+  const toml::table* t = element.as_table();
+  if (t == nullptr) {
+    if (element.is_string()) return r.node_host_port(element, what, 1, address);
+    r.type_error(element, what,
+                 "a \"host:port\" string or a table { address = \"host:port\", weight = N }");
+    return false;
+  }
+  r.check_keys(*t, {"address", "weight"}, what + ".");
+  bool ok = true;
+  if (const toml::node* node = t->get("address")) {
+    ok = r.node_host_port(*node, what + ".address", 1, address);
+  } else {
+    r.error(t->source(), what + ": missing required key \"address\"");
+    ok = false;
+  }
+  if (t->get("weight") != nullptr &&
+      !r.read_unsigned<uint32_t>(*t, "weight", what + ".", 1, kMaxServerWeight, weight)) {
+    ok = false;
+  }
+  return ok;
+}
+
 void read_upstream(ConfigReader& r, const toml::table& t, size_t index, UpstreamConfig& upstream,
                    Origin& origin) {
   upstream.position = position_of(t.source());
@@ -132,12 +157,14 @@ void read_upstream(ConfigReader& r, const toml::table& t, size_t index, Upstream
       const toml::node& element = *servers->get(i);
       const std::string what = p + "servers[" + std::to_string(i) + "]";
       HostPort server;
-      if (!r.node_host_port(element, what, 1, server)) continue;
+      uint32_t weight = 1;
+      if (!read_server(r, element, what, server, weight)) continue;
       for (const HostPort& seen : upstream.servers) {
         if (seen == server)
           r.error(element.source(), what + ": " + quoted(server.text()) + " is listed twice");
       }
       upstream.servers.push_back(std::move(server));
+      upstream.weights.push_back(weight);
     }
   } else if (t.get("servers") == nullptr) {
     r.error(t.source(), p + "missing required key \"servers\"");
@@ -148,9 +175,13 @@ void read_upstream(ConfigReader& r, const toml::table& t, size_t index, Upstream
       upstream.balance = Balance::kRoundRobin;
     } else if (balance == "least_conn") {
       upstream.balance = Balance::kLeastConn;
+    } else if (balance == "random_two") {
+      upstream.balance = Balance::kRandomTwo;
     } else {
-      r.error(t.get("balance")->source(),
-              p + "balance: must be \"round_robin\" or \"least_conn\", got " + quoted(balance));
+      r.error(t.get("balance")->source(), p +
+                                              "balance: must be \"round_robin\", \"least_conn\" "
+                                              "or \"random_two\", got " +
+                                              quoted(balance));
     }
   }
   r.read_duration(t, "connect_timeout", p, false, upstream.connect_timeout);

@@ -64,6 +64,11 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                          .Help("TLS handshakes on the HTTPS listeners, by result (failed: also "
                                "timed out, and plain HTTP sent to a TLS port).")
                          .Register(*registry_)),
+      upstream_health_checks(prometheus::BuildCounter()
+                                 .Name(name(config, "upstream_health_checks_total"))
+                                 .Help("Active health checks of upstream servers, by result (ok, "
+                                       "failed).")
+                                 .Register(*registry_)),
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
@@ -171,6 +176,23 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
   };
   for (const UpstreamConfig& up : config.upstreams) upstreams_.push_back(upstream_series(up.name));
   upstreams_.push_back(upstream_series("none"));
+
+  // Health check series per checked server, both results from the start.
+  for (const UpstreamConfig& up : config.upstreams) {
+    std::vector<HealthCheckSeries>& servers = health_checks_.emplace_back(up.servers.size());
+    if (!up.health.enabled) continue;
+    for (size_t s = 0; s < up.servers.size(); ++s) {
+      const std::string server = up.servers[s].text();
+      const std::string key = "s:" + up.name + "/" + server;
+      metrics.retain(key);
+      keys_.push_back(key);
+      auto& family = metrics.upstream_health_checks;
+      servers[s].ok = &add_child(metrics, family, key,
+                                 {{"upstream", up.name}, {"server", server}, {"result", "ok"}});
+      servers[s].failed = &add_child(
+          metrics, family, key, {{"upstream", up.name}, {"server", server}, {"result", "failed"}});
+    }
+  }
 
   for (const RouteConfig& rc : config.routes) {
     RouteSeries r;

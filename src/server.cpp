@@ -61,6 +61,7 @@ Server::~Server() {
   // Workers first (they hold snapshots), then the snapshot, whose metric
   // bindings release their series in metrics_.
   workers_.clear();
+  health_checker_.reset();
   admin_.reset();
   snapshot_.reset();
 }
@@ -188,6 +189,7 @@ int Server::run() {
     workers_.push_back(std::make_unique<Worker>(w, std::move(worker_fds_[w]),
                                                 std::move(worker_tls_fds_[w]), snapshot_));
   }
+  restart_health_checks();
   for (auto& w : workers_) w->start();
 
   std::string proxies;
@@ -220,7 +222,12 @@ Server::ReloadResult Server::reload() {
   }
   result.ok = true;
   result.message = restart_only_changes(snapshot_->config(), snap->config());
+  // The old checks stop before their results are carried over, so the new
+  // snapshot starts from each server's last known health.
+  health_checker_.reset();
+  snap->inherit_health(*snapshot_);
   snapshot_ = snap;
+  restart_health_checks();
   set_log_level(snap->config().log.level);
   admin_->set_token(snap->config().admin.token);
   for (auto& w : workers_) w->request_snapshot(snap);
@@ -243,6 +250,12 @@ std::shared_ptr<AccessLogSink> Server::access_log_for(const LogConfig& log, std:
   auto sink = AccessLogSink::open(log, error);
   if (sink) access_logs_.push_back(sink);
   return sink;
+}
+
+void Server::restart_health_checks() {
+  health_checker_.reset();
+  health_checker_ = std::make_unique<HealthChecker>(base_.get(), snapshot_);
+  health_checker_->start();
 }
 
 void Server::on_signal(int signo) {

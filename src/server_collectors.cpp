@@ -43,7 +43,7 @@ std::vector<prometheus::MetricFamily> ServerUpCollector::Collect() const {
         prometheus::ClientMetric m;
         m.label.push_back({"server", up.server_names[s]});
         m.label.push_back({"upstream", up.config->name});
-        m.gauge.value = up.health[s].up.load(std::memory_order_relaxed) ? 1 : 0;
+        m.gauge.value = up.health[s].up() ? 1 : 0;
         fam.metric.push_back(m);
       }
     }

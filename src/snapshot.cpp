@@ -1,7 +1,5 @@
 #include "routemeter/snapshot.hpp"
 
-#include <algorithm>
-
 namespace routemeter {
 
 std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const Config> config,
@@ -37,32 +35,33 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::shared_ptr<const Config> co
   return snap;
 }
 
-void ResolvedUpstream::report_failure(size_t server, uint64_t now_ns) const {
-  ServerHealth& h = health[server];
-  uint32_t n = h.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (n >= config->health.unhealthy_after && h.up.exchange(false, std::memory_order_relaxed)) {
-    h.down_since_ns.store(now_ns, std::memory_order_relaxed);
+void Snapshot::inherit_health(const Snapshot& old) const {
+  for (const ResolvedUpstream& up : upstreams_) {
+    for (const ResolvedUpstream& was : old.upstreams_) {
+      if (was.config->name != up.config->name) continue;
+      const bool active = up.config->health.enabled && was.config->health.enabled;
+      for (size_t s = 0; s < up.server_names.size(); ++s) {
+        for (size_t t = 0; t < was.server_names.size(); ++t) {
+          if (was.server_names[t] == up.server_names[s])
+            up.health[s].inherit(was.health[t], active);
+        }
+      }
+    }
   }
 }
 
-void ResolvedUpstream::report_success(size_t server) const {
-  ServerHealth& h = health[server];
-  if (h.consecutive_failures.load(std::memory_order_relaxed) != 0) {
-    h.consecutive_failures.store(0, std::memory_order_relaxed);
-  }
-  if (!h.up.load(std::memory_order_relaxed)) h.up.store(true, std::memory_order_relaxed);
+void ResolvedUpstream::report_failure(size_t server, uint64_t now_ns) const {
+  health[server].connect_failed(now_ns, config->health.unhealthy_after);
 }
+
+void ResolvedUpstream::report_success(size_t server) const { health[server].answered(); }
 
 bool ResolvedUpstream::eligible(size_t server, uint64_t now_ns) const {
   ServerHealth& h = health[server];
-  if (h.up.load(std::memory_order_relaxed)) return true;
+  const uint32_t down = h.down_reasons();
+  if (down == 0) return true;
   const uint64_t interval = static_cast<uint64_t>(config->health.interval.count()) * 1000000ull;
-  uint64_t last = h.last_probe_ns.load(std::memory_order_relaxed);
-  if (now_ns - std::max(last, h.down_since_ns.load(std::memory_order_relaxed)) < interval) {
-    return false;
-  }
-  // One probe per interval across all workers.
-  return h.last_probe_ns.compare_exchange_strong(last, now_ns, std::memory_order_relaxed);
+  return down == ServerHealth::kPassiveDown && h.claim_trial(now_ns, interval);
 }
 
 }  // namespace routemeter

@@ -77,7 +77,9 @@ void Worker::install_runtime(std::shared_ptr<const Snapshot> snapshot) {
   auto rt = std::make_shared<WorkerRuntime>();
   rt->snapshot = std::move(snapshot);
   for (const ResolvedUpstream& up : rt->snapshot->upstreams()) {
-    rt->pools.push_back(std::make_unique<UpstreamPool>(base_.get(), up));
+    // Each worker's random_two draws its own sequence (UpstreamPool's seed).
+    const uint64_t seed = ((id_ + 1) << 32) + rt->pools.size() + 1;
+    rt->pools.push_back(std::make_unique<UpstreamPool>(base_.get(), up, seed));
     timeval tv = to_timeval(up.config->connect_timeout);
     rt->connect_timeouts.push_back(event_base_init_common_timeout(base_.get(), &tv));
     tv = to_timeval(up.config->response_timeout);

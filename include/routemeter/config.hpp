@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -104,7 +105,13 @@ struct LogConfig {
   LogLevel level = LogLevel::kInfo;
 };
 
-enum class Balance { kRoundRobin, kLeastConn };
+// How an upstream picks a server (docs/upstreams.md): smooth weighted round
+// robin, fewest in-flight requests (weighted), or the less loaded of two
+// random servers.
+enum class Balance { kRoundRobin, kLeastConn, kRandomTwo };
+
+// The largest `weight` of an upstream server.
+constexpr uint32_t kMaxServerWeight = 1000;
 
 struct HealthCheckConfig {
   bool enabled = false;  // true when [upstream.health] is present
@@ -118,12 +125,15 @@ struct HealthCheckConfig {
 struct UpstreamConfig {
   std::string name;
   std::vector<HostPort> servers;
+  std::vector<uint32_t> weights;  // one per server, 1..kMaxServerWeight; missing = 1
   Balance balance = Balance::kRoundRobin;
   Duration connect_timeout = std::chrono::seconds(1);
   Duration response_timeout = std::chrono::seconds(30);
   uint32_t max_idle_connections = 64;  // keep-alive pool per worker and server
   HealthCheckConfig health;
   SourcePosition position;  // of the [[upstream]] table
+
+  uint32_t weight(size_t server) const { return server < weights.size() ? weights[server] : 1; }
 };
 
 enum class PathMatch { kExact, kPrefix, kRegex };

@@ -82,6 +82,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& config_reloads_total;
   prometheus::Family<prometheus::Counter>& accept_errors;
   prometheus::Family<prometheus::Counter>& tls_handshakes;
+  prometheus::Family<prometheus::Counter>& upstream_health_checks;
   std::shared_ptr<LatencySummaryFamily> request_latency;
 
   // A failed accept on a listener (accept_errors.hpp): +1 on a series
@@ -91,8 +92,9 @@ class Metrics {
   // results are exposed from the start). Lock-free; any thread.
   void count_tls_handshake(TlsHandshakeResult result);
 
-  // Series lifetime across reloads. A binding retains the keys of the routes
-  // and upstreams it serves ("u:<upstream>", "r:<upstream>/<route>") and
+  // Series lifetime across reloads. A binding retains the keys of the routes,
+  // upstreams and checked servers it serves ("u:<upstream>",
+  // "r:<upstream>/<route>", "s:<upstream>/<server>") and
   // registers a remover for every child it creates under a key; when the
   // last binding holding a key goes, that key's series leave /metrics.
   // Thread-safe.
@@ -135,6 +137,16 @@ class MetricsBinding {
   // A worker finished a TLS handshake (Metrics::count_tls_handshake).
   void count_tls_handshake(TlsHandshakeResult result) { metrics_.count_tls_handshake(result); }
 
+  // upstream_health_checks_total of one server, by result; both null for an
+  // upstream without [upstream.health]. For the health checker.
+  struct HealthCheckSeries {
+    prometheus::Counter* ok = nullptr;
+    prometheus::Counter* failed = nullptr;
+  };
+  HealthCheckSeries health_checks(size_t upstream, size_t server) const {
+    return health_checks_[upstream][server];
+  }
+
  private:
   struct MethodSlot {
     prometheus::Histogram* duration = nullptr;
@@ -166,6 +178,7 @@ class MetricsBinding {
   std::vector<RouteSeries> routes_;                 // config routes, then "unmatched"
   std::vector<UpstreamSeries> upstreams_;           // config upstreams, then "none"
   std::vector<std::vector<RouteSlot>> per_worker_;  // [worker][route]
+  std::vector<std::vector<HealthCheckSeries>> health_checks_;  // [upstream][server]
 };
 
 }  // namespace routemeter

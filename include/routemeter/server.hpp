@@ -1,7 +1,8 @@
 // The Server is routemeter's main thread: it loads the config, binds the
 // proxy listeners (one SO_REUSEPORT socket per worker and address) and the
 // admin listener, starts the workers, handles signals (SIGTERM/SIGINT drain,
-// SIGHUP reload) and serves the admin endpoints. Created and run by main();
+// SIGHUP reload), serves the admin endpoints and runs the active health
+// checks (HealthChecker) on its event loop. Created and run by main();
 // every member runs on the main thread.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include "routemeter/admin.hpp"
 #include "routemeter/config.hpp"
 #include "routemeter/event_handles.hpp"
+#include "routemeter/health_checker.hpp"
 #include "routemeter/metrics.hpp"
 #include "routemeter/snapshot.hpp"
 #include "routemeter/worker.hpp"
@@ -46,6 +48,8 @@ class Server final : public AdminDelegate {
   // also creates metrics_. On failure returns nullptr and appends one line per
   // problem to `errors`.
   std::shared_ptr<const Snapshot> load_snapshot(std::vector<std::string>* errors);
+  // Stops the running health checks and starts those of snapshot_.
+  void restart_health_checks();
   void on_signal(int signo);
   void begin_drain();
   void poll_workers();
@@ -57,6 +61,8 @@ class Server final : public AdminDelegate {
   std::vector<std::shared_ptr<AccessLogSink>> access_logs_;  // every sink ever used
   std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
   EventBasePtr base_;
+  // The current snapshot's active health checks, on base_ (gone before it).
+  std::unique_ptr<HealthChecker> health_checker_;
   std::unique_ptr<AdminServer> admin_;
   std::vector<EventPtr> signal_events_;
   EventPtr poll_ev_;

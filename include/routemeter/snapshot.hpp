@@ -6,7 +6,6 @@
 // object).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,30 +17,22 @@
 #include "routemeter/net.hpp"
 #include "routemeter/router.hpp"
 #include "routemeter/tls_context.hpp"
+#include "routemeter/upstream_pool.hpp"
 
 namespace routemeter {
-
-// The pool's view of one server's health, shared by all workers (atomics).
-// Passive: `unhealthy_after` consecutive connect failures mark it down; a
-// down server gets one probe request per health interval while another
-// server of its upstream is up (when none is, every request tries them:
-// UpstreamPool::pick_server); any response marks it up again.
-struct ServerHealth {
-  std::atomic<uint32_t> consecutive_failures{0};
-  std::atomic<bool> up{true};
-  std::atomic<uint64_t> down_since_ns{0};
-  std::atomic<uint64_t> last_probe_ns{0};
-};
 
 struct ResolvedUpstream {
   const UpstreamConfig* config = nullptr;
   std::vector<SocketAddress> servers;      // same order as config->servers
   std::vector<std::string> server_names;   // "host:port" as configured
-  std::unique_ptr<ServerHealth[]> health;  // one per server
+  std::unique_ptr<ServerHealth[]> health;  // one per server (upstream_pool.hpp), all threads
 
+  // The passive side of the servers' health, for the workers' exchanges:
+  // a failed connect, an answer (ServerHealth::connect_failed, answered).
   void report_failure(size_t server, uint64_t now_ns) const;
   void report_success(size_t server) const;
-  // Whether a request may go to `server` now (up, or due for a probe).
+  // Whether a request may go to `server` now: up, or only passively down and
+  // due a trial request (which this claims).
   bool eligible(size_t server, uint64_t now_ns) const;
 };
 
@@ -58,6 +49,11 @@ class Snapshot {
   const Config& config() const { return *config_; }
   const Router& router() const { return *router_; }
   const std::vector<ResolvedUpstream>& upstreams() const { return upstreams_; }
+  // A reload: each server that `old` has too (same upstream name, same
+  // "host:port") starts in the health `old` sees now, so a server that is
+  // down stays down. Call on the thread that runs the health checks, before
+  // this snapshot's checks start.
+  void inherit_health(const Snapshot& old) const;
   // nullptr when built without metrics (unit tests).
   MetricsBinding* metrics() const { return metrics_.get(); }
   AccessLogSink* access_log() const { return access_log_.get(); }

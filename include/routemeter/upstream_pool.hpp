@@ -1,19 +1,128 @@
-// The upstream side of one worker: for each server of one upstream, its
-// keep-alive connections. A worker owns one UpstreamPool per upstream of its
-// current snapshot; only that worker's thread touches it (no locks).
+// The upstream side of the data path: which server of an upstream a request
+// goes to, how healthy each server is, and the keep-alive connections to them.
+//
+//   ServerHealth     one server's health, passive (connect failures seen by
+//                    the workers) and active (health checks): shared by every
+//                    worker and the health checker, held by the snapshot
+//   ServerSelector   the balance rule (round_robin, least_conn, random_two)
+//                    over the servers that are up, for one worker
+//   UpstreamPool     one worker's connections to the servers of one upstream,
+//                    and its ServerSelector
+//
+// docs/upstreams.md describes the rules; tests/unit/upstream_pool_test.cpp
+// checks them without sockets.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "routemeter/event_handles.hpp"
-#include "routemeter/snapshot.hpp"
 
 namespace routemeter {
 
+struct ResolvedUpstream;  // snapshot.hpp
 class UpstreamPool;
+
+// One server's health. Two reasons keep a server out of the balance, each
+// one bit of one atomic word, so a worker's pick reads the combined state
+// with one relaxed load per server and never locks:
+//   passive: `unhealthy_after` connect failures in a row (the workers see
+//     them); it ends with any answer from the server, or a passed health
+//     check. While only this keeps it out, the server gets one trial request
+//     per health interval (claim_trial).
+//   active: `unhealthy_after` failed health checks in a row; it ends after
+//     `healthy_after` passed checks in a row. Only the health checker sets
+//     and clears it.
+// up() is true when neither holds: routemeter_upstream_server_up.
+// Workers call the "workers" members; the health checker's thread (the main
+// thread) the others. A pick that sees a change a moment late does no harm.
+class ServerHealth {
+ public:
+  static constexpr uint32_t kPassiveDown = 1;
+  static constexpr uint32_t kActiveDown = 2;
+
+  bool up() const { return down_.load(std::memory_order_relaxed) == 0; }
+  // kPassiveDown | kActiveDown, or 0 when up.
+  uint32_t down_reasons() const { return down_.load(std::memory_order_relaxed); }
+
+  // --- workers ---
+  // A connect to the server failed (refused or timed out).
+  void connect_failed(uint64_t now_ns, uint32_t unhealthy_after);
+  // The server sent a response head.
+  void answered();
+  // While only passively down: whether a trial request may go to it now, at
+  // most one per `interval_ns` across all workers (true claims it).
+  bool claim_trial(uint64_t now_ns, uint64_t interval_ns);
+
+  // --- the health checker's thread ---
+  // One health check's result; true when it changed the active state.
+  bool check_passed(uint32_t healthy_after);
+  bool check_failed(uint32_t unhealthy_after);
+  // A reload: this server (of the new snapshot) starts as `old` (the same
+  // server in the old one) is now. `active`: both configs check it actively
+  // (else the active state starts up, with no checks counted).
+  void inherit(const ServerHealth& old, bool active);
+
+ private:
+  std::atomic<uint32_t> down_{0};
+  std::atomic<uint32_t> connect_failures_{0};  // in a row
+  std::atomic<uint64_t> down_since_ns_{0};     // passively down since
+  std::atomic<uint64_t> last_trial_ns_{0};
+  uint32_t checks_failed_ = 0;  // in a row; the health checker's thread only
+  uint32_t checks_passed_ = 0;
+};
+
+// Picks the server for each request of one worker, by the upstream's balance
+// rule over the servers that are up (weights from the config):
+//   round_robin  smooth weighted round robin (nginx's): with weights 5,1,1
+//                the order is a a b a c a a, never five a's in a row
+//   least_conn   fewest in-flight requests relative to the weight (this
+//                worker's count); ties by smooth weighted round robin
+//   random_two   two servers drawn at random by weight, the one with fewer
+//                in-flight requests relative to its weight wins (ties: the
+//                first drawn); a PRNG per selector, seeded by its owner
+// A server only passively down and due for a trial request takes the request
+// first (ServerHealth::claim_trial). When no server is up, every server is
+// tried in turn (plain round robin over all): a restarted server serves the
+// next request. Allocates nothing per pick. One worker thread only.
+class ServerSelector {
+ public:
+  static constexpr size_t kNoServer = ~size_t{0};
+
+  // `upstream` outlives the selector (the snapshot holds it).
+  ServerSelector(const ResolvedUpstream& upstream, uint64_t seed);
+
+  // kNoServer only for an upstream without servers.
+  size_t pick(uint64_t now_ns);
+  // A request started on / finished with `server` (the pool calls these on
+  // lease and release).
+  void started(size_t server) { ++in_flight_[server]; }
+  void finished(size_t server) { --in_flight_[server]; }
+  uint32_t in_flight(size_t server) const { return in_flight_[server]; }
+
+ private:
+  template <typename Take>
+  size_t smooth_weighted(const Take& take);
+  size_t least_conn();
+  size_t random_two(size_t eligible, uint64_t total_weight);
+  // A server drawn by weight among the eligible ones but `skip`.
+  size_t draw(uint64_t total_weight, size_t skip);
+  uint64_t next_random();
+  // in_flight(a)/weight(a) < in_flight(b)/weight(b)
+  bool less_loaded(size_t a, size_t b) const;
+
+  const ResolvedUpstream& upstream_;
+  uint64_t trial_interval_ns_;
+  std::vector<int64_t> weights_;
+  std::vector<int64_t> current_;  // smooth weighted round robin state
+  std::vector<uint32_t> in_flight_;
+  std::vector<uint8_t> eligible_;  // pick()'s view of who is up
+  size_t next_ = 0;                // the rotation while every server is down
+  uint64_t random_state_;
+};
 
 // Who is using an upstream connection: receives its events.
 class UpstreamUser {
@@ -69,20 +178,26 @@ class UpstreamConnection {
   bool writing_ = false;
 };
 
-// Connections to the servers of one upstream, for one worker.
+// Connections to the servers of one upstream, for one worker. A worker owns
+// one UpstreamPool per upstream of its current snapshot; only that worker's
+// thread touches it (no locks).
 class UpstreamPool {
  public:
-  UpstreamPool(event_base* base, const ResolvedUpstream& upstream);
+  // `seed`: of the selector's PRNG (random_two); each worker passes its own.
+  UpstreamPool(event_base* base, const ResolvedUpstream& upstream, uint64_t seed = 1);
   ~UpstreamPool();
 
   event_base* base() const { return base_; }
   const ResolvedUpstream& upstream() const { return upstream_; }
 
-  static constexpr size_t kNoServer = ~size_t{0};
-  // Picks a server by the upstream's balance rule among the healthy ones (and
-  // those due for a probe); when every server is down, round-robin among all
-  // of them. kNoServer only for an upstream without servers.
-  size_t pick_server(uint64_t now_ns);
+  static constexpr size_t kNoServer = ServerSelector::kNoServer;
+  // The server for the next request (ServerSelector::pick): by the balance
+  // rule among the servers that are up (and those due a trial request); when
+  // every server is down, round robin among all of them. kNoServer only for
+  // an upstream without servers.
+  size_t pick_server(uint64_t now_ns) { return selector_.pick(now_ns); }
+  // Requests of this worker on `server` now (leased connections).
+  uint32_t in_flight(size_t server) const { return selector_.in_flight(server); }
   // An idle connection to `server` if there is one, else a new connecting one
   // (connected() false). nullptr with errno set if the socket cannot be created.
   // `fresh`: never reuse an idle one (a retry after a stale keep-alive connection).
@@ -96,16 +211,13 @@ class UpstreamPool {
   void close_idle();
 
  private:
-  size_t pick_with_health(uint64_t now_ns);
-
   struct ServerState {
     std::vector<std::unique_ptr<UpstreamConnection>> idle;
-    uint32_t active = 0;  // leased connections
   };
   event_base* base_;
   const ResolvedUpstream& upstream_;  // owned by the snapshot, which outlives the pool
   std::vector<ServerState> servers_;
-  size_t next_ = 0;
+  ServerSelector selector_;
 };
 
 }  // namespace routemeter

@@ -194,6 +194,33 @@ TEST_CASE("server.listen also takes a single string", "[config]") {
   CHECK(result.config->server.listen == std::vector<HostPort>{{"127.0.0.1", 0}});
 }
 
+TEST_CASE("servers are addresses or tables with a weight, and balance takes random_two",
+          "[config]") {
+  ConfigLoadResult result = parse_config(R"([[upstream]]
+name = "car"
+servers = ["127.0.0.1:9001", { address = "127.0.0.1:9003", weight = 3 }, { address = "[::1]:9004" }]
+balance = "random_two"
+
+[[upstream]]
+name = "shop"
+servers = [{ address = "127.0.0.1:9002", weight = 1000 }]
+)",
+                                         "weights.toml");
+  INFO(all_errors(result));
+  REQUIRE(result.ok());
+  const UpstreamConfig& car = result.config->upstreams[0];
+  CHECK(car.servers ==
+        std::vector<HostPort>{{"127.0.0.1", 9001}, {"127.0.0.1", 9003}, {"::1", 9004}});
+  CHECK(car.weights == std::vector<uint32_t>{1, 3, 1});
+  CHECK(car.balance == Balance::kRandomTwo);
+  CHECK(result.config->upstreams[1].weight(0) == 1000);
+  const std::string json = config_to_json(*result.config);
+  CHECK(json.find(R"("balance": "random_two")") != std::string::npos);
+  CHECK(json.find(R"("address": "127.0.0.1:9003")") != std::string::npos);
+  CHECK(json.find(R"("weight": 3)") != std::string::npos);
+  CHECK(json.find(R"("servers": ["127.0.0.1:9001")") == std::string::npos);
+}
+
 TEST_CASE("sizes are read from integers and unit strings", "[config]") {
   ConfigLoadResult result = load("[server]\nmax_header_bytes = \"512B\"\nmax_body_bytes = 0\n");
   REQUIRE(result.ok());
