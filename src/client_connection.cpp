@@ -210,8 +210,9 @@ void ClientConnection::handle_read() {
     // with nothing, part of a head, or only the dropped rest of a body
     // pending there is nothing to answer.
     const bool nothing_pending = state_ == State::kIdle && evbuffer_get_length(in_.get()) == 0;
-    if (nothing_pending || state_ == State::kHead || state_ == State::kDiscard) {
-      close();
+    if (nothing_pending || state_ == State::kHead || state_ == State::kDiscard ||
+        state_ == State::kTunnel) {
+      close();  // a tunnel ends when either side closes
       return;
     }
   }
@@ -222,6 +223,11 @@ void ClientConnection::handle_read() {
 }
 
 void ClientConnection::process() {
+  if (state_ == State::kTunnel) {
+    pump_tunnel();
+    update_reading();
+    return;
+  }
   processing_ = true;
   while (!closed_) {
     if (state_ == State::kIdle || state_ == State::kHead) {
@@ -310,14 +316,18 @@ bool ClientConnection::parse_head() {
                                     : BodyRelay::Framing::kNone,
                     length, false, max_body);
   Exchange::Request req;
+  // A WebSocket (any Upgrade) without a body; one with a body is forwarded
+  // as an ordinary request.
+  const bool upgrade = asks_upgrade(head_) && body_relay_.done();
   if (match.route != nullptr) {
     req.upstream = match.route->upstream_index;
     req.method = head_.method;
     req.client_http10 = http10_;
-    req.retryable = body_relay_.done() && is_retryable(head_.method);
+    req.retryable = body_relay_.done() && is_retryable(head_.method) && !upgrade;
     req.add_host = head_.host.empty();
+    req.upgrade = upgrade;
     render_upstream_request(head_, match.forward_path,
-                            ForwardInfo{client_ip_, transport_->scheme()}, scratch_);
+                            ForwardInfo{client_ip_, transport_->scheme(), upgrade}, scratch_);
   }
   const bool expect = framing.expect_continue && !http10_;
   evbuffer_drain(in_.get(), res.head_bytes);  // head_'s views end here
@@ -463,9 +473,8 @@ void ClientConnection::handle_write() {
     if (closed_) return;
   }
   flush();
-  if (!closed_ && state_ == State::kExchange && evbuffer_get_length(out_.get()) < kLowWater) {
-    exchange_.resume();
-  }
+  const bool relaying = state_ == State::kExchange || state_ == State::kTunnel;
+  if (!closed_ && relaying && evbuffer_get_length(out_.get()) < kLowWater) exchange_.resume();
 }
 
 void ClientConnection::on_interim_response(const http::ResponseHead& head) {
@@ -482,9 +491,43 @@ void ClientConnection::on_response_head(const http::ResponseHead& head, const Re
   if (plan.client_must_close) keep_alive_ = false;
   render_client_response(head, plan, !keep_alive_, http10_, scratch_);
   evbuffer_add(out_.get(), scratch_.data(), scratch_.size());
+  if (plan.tunnel) open_tunnel();
+}
+
+// A 101: the request is answered (counted once, its duration ends here) and
+// the connection becomes a byte tunnel until either side closes, it idles
+// for tunnel_idle_timeout, or a drain ends.
+void ClientConnection::open_tunnel() {
+  record_.end_ns = monotonic_ns();
+  record_finished();
+  tunnel_record_ = record_;
+  tunnel_runtime_ = runtime_;
+  worker_.tunnel_opened(*tunnel_runtime_->snapshot, tunnel_record_);
+  record_.clear();
+  state_ = State::kTunnel;
+  set_timer(nullptr);  // the exchange's tunnel_idle_timeout covers both sides
+  if (!flush()) return;
+  if (!processing_) {
+    pump_tunnel();  // client bytes that came right after the request
+    update_reading();
+  }
+}
+
+void ClientConnection::pump_tunnel() {
+  while (!closed_ && state_ == State::kTunnel && evbuffer_get_length(in_.get()) != 0) {
+    const size_t room = exchange_.body_room();
+    if (room == 0) break;
+    const size_t n = std::min(room, evbuffer_get_length(in_.get()));
+    evbuffer_remove_buffer(in_.get(), body_.get(), n);
+    worker_.tunnel_bytes(*tunnel_runtime_->snapshot, tunnel_record_, n, 0);
+    exchange_.send_body(body_.get());
+  }
 }
 
 ExchangeClient::Accept ClientConnection::on_response_body(evbuffer* body) {
+  if (state_ == State::kTunnel) {
+    worker_.tunnel_bytes(*tunnel_runtime_->snapshot, tunnel_record_, 0, evbuffer_get_length(body));
+  }
   evbuffer_add_buffer(out_.get(), body);
   if (!flush()) return Accept::kClosed;
   return evbuffer_get_length(out_.get()) > kHighWater ? Accept::kPause : Accept::kMore;
@@ -569,6 +612,11 @@ void ClientConnection::update_reading() {
   if (state_ == State::kHandshake || state_ == State::kIdle || state_ == State::kHead) {
     return;  // their timers are set on entry
   }
+  if (state_ == State::kTunnel) {
+    want_read(!client_eof_ && exchange_.body_room() > 0 &&
+              evbuffer_get_length(in_.get()) < kBodyInputWindow);
+    return;
+  }
   const bool body_pending = !body_relay_.done();
   bool reading = !client_eof_;
   bool waiting_on_client = false;
@@ -645,6 +693,11 @@ void ClientConnection::close() {
     if (record_.status == 0) record_.status = 499;
     record_.end_ns = monotonic_ns();
     record_finished();
+  }
+  if (state_ == State::kTunnel) {
+    exchange_.abort();
+    worker_.tunnel_closed(*tunnel_runtime_->snapshot, tunnel_record_);
+    tunnel_runtime_.reset();
   }
   closed_ = true;
   state_ = State::kClosed;

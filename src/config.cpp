@@ -50,11 +50,11 @@ bool is_metric_name(std::string_view name) {
 
 void read_server(ConfigReader& r, const toml::table& t, ServerConfig& server) {
   constexpr std::string_view kPrefix = "server.";
-  r.check_keys(
-      t,
-      {"listen", "workers", "max_connections", "max_header_bytes", "max_body_bytes",
-       "client_header_timeout", "client_body_timeout", "keepalive_timeout", "drain_timeout"},
-      kPrefix);
+  r.check_keys(t,
+               {"listen", "workers", "max_connections", "max_header_bytes", "max_body_bytes",
+                "client_header_timeout", "client_body_timeout", "keepalive_timeout",
+                "tunnel_idle_timeout", "drain_timeout"},
+               kPrefix);
   if (const toml::node* listen = t.get("listen")) {
     r.node_listen_list(*listen, "server.listen", server.listen);
   }
@@ -65,6 +65,7 @@ void read_server(ConfigReader& r, const toml::table& t, ServerConfig& server) {
   r.read_duration(t, "client_header_timeout", kPrefix, false, server.client_header_timeout);
   r.read_duration(t, "client_body_timeout", kPrefix, false, server.client_body_timeout);
   r.read_duration(t, "keepalive_timeout", kPrefix, false, server.keepalive_timeout);
+  r.read_duration(t, "tunnel_idle_timeout", kPrefix, false, server.tunnel_idle_timeout);
   r.read_duration(t, "drain_timeout", kPrefix, true, server.drain_timeout);
 }
 

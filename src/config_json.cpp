@@ -263,6 +263,7 @@ std::string config_to_json(const Config& c) {
   write_duration(w, "client_header_timeout", c.server.client_header_timeout);
   write_duration(w, "client_body_timeout", c.server.client_body_timeout);
   write_duration(w, "keepalive_timeout", c.server.keepalive_timeout);
+  write_duration(w, "tunnel_idle_timeout", c.server.tunnel_idle_timeout);
   write_duration(w, "drain_timeout", c.server.drain_timeout);
   w.end_object();
 

@@ -70,7 +70,9 @@ void Exchange::connect_and_send() {
 // body is due from the client, no upstream timer runs: the client's
 // client_body_timeout does.
 void Exchange::arm_timer() {
-  if (state_ == State::kConnecting) {
+  if (state_ == State::kTunnel) {
+    conn_->set_timeout(runtime_->tunnel_idle_timeout);  // restarted by bytes either way
+  } else if (state_ == State::kConnecting) {
     conn_->set_timeout(runtime_->connect_timeouts[req_.upstream]);
   } else if (state_ == State::kSending && evbuffer_get_length(conn_->out()) == 0) {
     conn_->set_timeout(nullptr);
@@ -127,6 +129,7 @@ size_t Exchange::body_held() const {
     case State::kConnecting:
       return evbuffer_get_length(pending_.get());
     case State::kSending:
+    case State::kTunnel:
       return evbuffer_get_length(conn_->out());
     default:
       return 0;
@@ -145,6 +148,11 @@ void Exchange::send_body(evbuffer* body) {
       write_request();
       return;
     }
+    case State::kTunnel:
+      evbuffer_add_buffer(conn_->out(), body);
+      arm_timer();
+      write_tunnel();
+      return;
     default:
       // Idle, or an early final answer dropped the rest of the request.
       drain_all(body);
@@ -175,12 +183,16 @@ void Exchange::on_upstream_writable() {
     send_request();
   } else if (state_ == State::kSending) {
     write_request();
+  } else if (state_ == State::kTunnel) {
+    write_tunnel();
   } else {
     conn_->want_write(false);
     return;
   }
   // Request bytes went out: the client may send more, and counts less.
-  if ((state_ == State::kSending || state_ == State::kAwaitHead) && body_held() < held) {
+  const bool sending =
+      state_ == State::kSending || state_ == State::kAwaitHead || state_ == State::kTunnel;
+  if (sending && body_held() < held) {
     client_.on_request_body_room();
   }
 }
@@ -220,6 +232,9 @@ void Exchange::on_upstream_timeout() {
     case State::kBody:
       broken(UpstreamError::kResponseTimeout);
       return;
+    case State::kTunnel:
+      end_tunnel();  // tunnel_idle_timeout: nothing went either way
+      return;
     case State::kIdle:
       return;
   }
@@ -232,6 +247,16 @@ void Exchange::on_upstream_readable() {
     if (state_ == State::kConnecting || state_ == State::kIdle) return;
   }
   const ssize_t n = read_into(conn_->in(), conn_->fd(), kReadSize);
+  if (state_ == State::kTunnel) {
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) {
+      end_tunnel();  // the upstream closed its side: so does the tunnel
+      return;
+    }
+    arm_timer();
+    relay_tunnel();
+    return;
+  }
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     upstream_failed(errno);
@@ -267,11 +292,11 @@ void Exchange::parse_head() {
       if (look >= kMaxResponseHead) fail(UpstreamError::kBadResponse);
       return;
     }
-    if (res.status == http::ParseStatus::kError || response_.status == 101) {
-      fail(UpstreamError::kBadResponse);
+    if (res.status == http::ParseStatus::kError || (response_.status == 101 && !req_.upgrade)) {
+      fail(UpstreamError::kBadResponse);  // a 101 nobody asked for
       return;
     }
-    if (response_.status < 200) {
+    if (response_.status < 200 && response_.status != 101) {
       // Interim (100 Continue, 103 Early Hints...), possibly while the body
       // is still being sent: relayed to an HTTP/1.1 client (RFC 9110 15.2);
       // the upload and the phase's timer go on.
@@ -283,7 +308,21 @@ void Exchange::parse_head() {
       continue;
     }
     pool_->upstream().report_success(conn_->server());
-    const ResponsePlan plan = plan_response(req_.method, req_.client_http10, response_);
+    const ResponsePlan plan =
+        plan_response(req_.method, req_.client_http10, response_, req_.upgrade);
+    if (plan.tunnel) {
+      // Switched: from here on the connection carries the new protocol's
+      // bytes both ways; it is never reused.
+      outcome_.status = response_.status;
+      upstream_reusable_ = false;
+      state_ = State::kTunnel;
+      client_.on_response_head(response_, plan);  // reads views into `in`: drain after
+      if (state_ != State::kTunnel) return;       // the client went away
+      evbuffer_drain(in, res.head_bytes);
+      arm_timer();
+      if (evbuffer_get_length(in) != 0) relay_tunnel();
+      return;
+    }
     upstream_reusable_ = plan.upstream_reusable;
     if (state_ == State::kSending) {
       // The final answer came before the server took the whole request (an
@@ -328,10 +367,41 @@ void Exchange::relay_body(bool eof) {
 }
 
 void Exchange::resume() {
-  if (!paused_ || state_ != State::kBody) return;
+  if (!paused_ || (state_ != State::kBody && state_ != State::kTunnel)) return;
   paused_ = false;
   conn_->want_read(true);
-  if (evbuffer_get_length(conn_->in()) != 0) relay_body(false);
+  if (evbuffer_get_length(conn_->in()) == 0) return;
+  if (state_ == State::kTunnel) {
+    relay_tunnel();
+  } else {
+    relay_body(false);
+  }
+}
+
+// Upstream bytes in a tunnel go to the client as they are, with the same
+// back-pressure as a response body.
+void Exchange::relay_tunnel() {
+  evbuffer_add_buffer(staging_.get(), conn_->in());
+  const ExchangeClient::Accept accept = client_.on_response_body(staging_.get());
+  if (accept == ExchangeClient::Accept::kPause && state_ == State::kTunnel) {
+    paused_ = true;
+    conn_->want_read(false);
+  }
+}
+
+void Exchange::write_tunnel() {
+  const ssize_t n = write_from(conn_->out(), conn_->fd());
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    end_tunnel();
+    return;
+  }
+  conn_->want_write(evbuffer_get_length(conn_->out()) != 0);
+}
+
+void Exchange::end_tunnel() {
+  release_connection(false);
+  stop();
+  client_.on_exchange_broken();  // the client side closes too
 }
 
 void Exchange::finish() {

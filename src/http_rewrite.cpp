@@ -21,6 +21,16 @@ bool replaced_on_request(std::string_view name) {
 
 }  // namespace
 
+bool asks_upgrade(const http::RequestHead& head) {
+  if (!head.framing.upgrade) return false;
+  for (const http::Header& f : head.headers) {
+    if (http::iequals(f.name, "connection") && http::connection_lists(f.value, "upgrade")) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void render_upstream_request(const http::RequestHead& head, std::string_view path,
                              const ForwardInfo& fwd, std::string& out) {
   std::string& h = out;
@@ -36,6 +46,10 @@ void render_upstream_request(const http::RequestHead& head, std::string_view pat
   const http::HopByHop hop(head.headers);
   bool has_xff = false;
   for (const http::Header& f : head.headers) {
+    if (fwd.upgrade && http::iequals(f.name, "upgrade")) {
+      append_field(h, f.name, f.value);  // hop-by-hop, but the upgrade goes on to the upstream
+      continue;
+    }
     if (hop.contains(f.name)) continue;
     if (replaced_on_request(f.name)) {
       has_xff = has_xff || http::iequals(f.name, "x-forwarded-for");
@@ -58,6 +72,7 @@ void render_upstream_request(const http::RequestHead& head, std::string_view pat
   h += "\r\n";
   append_field(h, "X-Forwarded-Proto", fwd.proto);
   if (!head.host.empty()) append_field(h, "X-Forwarded-Host", head.host);
+  if (fwd.upgrade) h += "Connection: upgrade\r\n";
   if (head.framing.chunked) {
     // Streamed as it arrives, framing checked on the way: the length is unknown.
     h += "Transfer-Encoding: chunked\r\n";
@@ -68,8 +83,14 @@ void render_upstream_request(const http::RequestHead& head, std::string_view pat
 }
 
 ResponsePlan plan_response(http::Method request_method, bool client_http10,
-                           const http::ResponseHead& response) {
+                           const http::ResponseHead& response, bool upgrade) {
   ResponsePlan plan;
+  if (response.status == 101 && upgrade) {
+    plan.tunnel = true;
+    plan.upstream_reusable = false;
+    plan.client_must_close = true;  // the connection is the tunnel's from now on
+    return plan;
+  }
   const http::Framing& f = response.framing;
   plan.upstream_reusable =
       response.version_minor >= 1 ? !f.connection_close : f.connection_keep_alive;
@@ -112,8 +133,16 @@ void render_client_response(const http::ResponseHead& response, const ResponsePl
   h += "\r\n";
   const http::HopByHop hop(r.headers);
   for (const http::Header& f : r.headers) {
+    if (plan.tunnel && http::iequals(f.name, "upgrade")) {
+      append_field(h, f.name, f.value);  // the protocol switched to
+      continue;
+    }
     if (hop.contains(f.name) || http::iequals(f.name, "content-length")) continue;
     append_field(h, f.name, f.value);
+  }
+  if (plan.tunnel) {
+    h += "Connection: upgrade\r\n\r\n";
+    return;
   }
   if (r.framing.has_content_length &&
       (plan.framing == BodyRelay::Framing::kLength || plan.framing == BodyRelay::Framing::kNone)) {

@@ -69,6 +69,10 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                                  .Help("Active health checks of upstream servers, by result (ok, "
                                        "failed).")
                                  .Register(*registry_)),
+      tunnels_active(prometheus::BuildGauge()
+                         .Name(name(config, "tunnels_active"))
+                         .Help("Upgraded (WebSocket) connections open, by upstream.")
+                         .Register(*registry_)),
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
@@ -165,6 +169,7 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
     UpstreamSeries s;
     s.in_flight = &add_child(metrics, metrics.requests_in_flight, key, {{"upstream", name}});
     if (name != "none") {
+      s.tunnels = &add_child(metrics, metrics.tunnels_active, key, {{"upstream", name}});
       for (size_t k = 1; k < kUpstreamErrorKinds; ++k) {
         s.errors[k] =
             &add_child(metrics, metrics.upstream_errors, key,
@@ -273,6 +278,21 @@ void MetricsBinding::begin(size_t, RequestRecord& rec) {
   if (rec.in_flight) return;
   rec.in_flight = true;
   upstreams_[routes_[route_slot(rec)].upstream].in_flight->Increment();
+}
+
+void MetricsBinding::tunnel_opened(const RequestRecord& rec) {
+  if (prometheus::Gauge* g = upstreams_[routes_[route_slot(rec)].upstream].tunnels) g->Increment();
+}
+
+void MetricsBinding::tunnel_closed(const RequestRecord& rec) {
+  if (prometheus::Gauge* g = upstreams_[routes_[route_slot(rec)].upstream].tunnels) g->Decrement();
+}
+
+void MetricsBinding::tunnel_bytes(const RequestRecord& rec, uint64_t from_client,
+                                  uint64_t to_client) {
+  const RouteSeries& rs = routes_[route_slot(rec)];
+  if (from_client != 0) rs.request_bytes->Increment(static_cast<double>(from_client));
+  if (to_client != 0) rs.response_bytes->Increment(static_cast<double>(to_client));
 }
 
 void MetricsBinding::record(size_t worker, const RequestRecord& rec) {

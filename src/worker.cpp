@@ -85,6 +85,10 @@ void Worker::install_runtime(std::shared_ptr<const Snapshot> snapshot) {
     tv = to_timeval(up.config->response_timeout);
     rt->response_timeouts.push_back(event_base_init_common_timeout(base_.get(), &tv));
   }
+  {
+    const timeval tv = to_timeval(rt->snapshot->config().server.tunnel_idle_timeout);
+    rt->tunnel_idle_timeout = event_base_init_common_timeout(base_.get(), &tv);
+  }
   if (runtime_) {
     // Idle connections of the old pools go now; leased ones go with their
     // requests, which keep the old runtime alive until they end.
@@ -246,6 +250,19 @@ void Worker::record(const Snapshot& snapshot, const RequestRecord& rec,
   if (AccessLogSink* sink = snapshot.access_log(); sink != nullptr && fields != nullptr) {
     access_log_->write(*sink, snapshot, rec, *fields);
   }
+}
+
+void Worker::tunnel_opened(const Snapshot& snapshot, const RequestRecord& rec) {
+  if (MetricsBinding* m = snapshot.metrics()) m->tunnel_opened(rec);
+}
+
+void Worker::tunnel_closed(const Snapshot& snapshot, const RequestRecord& rec) {
+  if (MetricsBinding* m = snapshot.metrics()) m->tunnel_closed(rec);
+}
+
+void Worker::tunnel_bytes(const Snapshot& snapshot, const RequestRecord& rec, uint64_t from_client,
+                          uint64_t to_client) {
+  if (MetricsBinding* m = snapshot.metrics()) m->tunnel_bytes(rec, from_client, to_client);
 }
 
 void Worker::retire(ClientConnection* conn) {

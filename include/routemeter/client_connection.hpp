@@ -51,7 +51,17 @@ class ClientConnection final : public ExchangeClient {
   // kHandshake: the transport's (TLS) handshake, before any request.
   // kDiscard: the response is written but the request body is still
   // arriving; it is read and dropped, then the connection is idle again.
-  enum class State : uint8_t { kHandshake, kIdle, kHead, kExchange, kReplying, kDiscard, kClosed };
+  // kTunnel: after a 101, the connection is a byte tunnel through the exchange.
+  enum class State : uint8_t {
+    kHandshake,
+    kIdle,
+    kHead,
+    kExchange,
+    kReplying,
+    kDiscard,
+    kTunnel,
+    kClosed
+  };
 
   static void on_read(evutil_socket_t, short, void* arg);
   static void on_write(evutil_socket_t, short, void* arg);
@@ -68,6 +78,8 @@ class ClientConnection final : public ExchangeClient {
   bool parse_head();
   void start_request(const http::RequestHead& head, bool routed, std::string_view forward_path);
   void pump_body();
+  void pump_tunnel();
+  void open_tunnel();
   void body_failed(int status);
   void body_done();
   void reply(int status, bool close, std::string_view detail = {});
@@ -123,7 +135,9 @@ class ClientConnection final : public ExchangeClient {
   bool response_started_ = false;  // a response head went into out_
   bool continue_sent_ = false;     // a 100 Continue went to the client
   BodyRelay body_relay_;           // the request body, as it arrives
-  uint64_t body_held_ = 0;         // what this connection counts in the worker's body budget
+  RequestRecord tunnel_record_;    // the upgraded request (route, upstream) while tunneling
+  std::shared_ptr<WorkerRuntime> tunnel_runtime_;
+  uint64_t body_held_ = 0;  // what this connection counts in the worker's body budget
   Exchange exchange_;
 };
 

@@ -43,6 +43,7 @@ struct ServerConfig {
   Duration client_header_timeout = std::chrono::seconds(10);
   Duration client_body_timeout = std::chrono::seconds(30);
   Duration keepalive_timeout = std::chrono::seconds(60);
+  Duration tunnel_idle_timeout = std::chrono::minutes(5);  // an upgraded connection idle this long
   Duration drain_timeout = std::chrono::seconds(30);
 };
 

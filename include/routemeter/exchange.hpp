@@ -65,6 +65,7 @@ class Exchange final : public UpstreamUser {
     bool retryable = false;      // idempotent and bodiless: may retry on a fresh connection
     bool body_follows = false;   // more request body comes through send_body(), then end_body()
     bool add_host = false;       // no Host (HTTP/1.0): send the chosen server's host:port
+    bool upgrade = false;        // asks to switch protocols: a 101 opens a tunnel
   };
   // What the exchange did, for the request's record.
   struct Outcome {
@@ -78,7 +79,8 @@ class Exchange final : public UpstreamUser {
   // out; so is `body`, the request body bytes already at hand (may be empty).
   void start(std::shared_ptr<WorkerRuntime> runtime, const Request& req, std::string& head,
              evbuffer* body);
-  // Request body bytes the exchange takes now (it holds at most kBodyWindow).
+  // Request body (or, in a tunnel, client) bytes the exchange takes now (it
+  // holds at most kBodyWindow).
   size_t body_room() const;
   // Request body bytes held, not yet written to the upstream.
   size_t body_held() const;
@@ -98,7 +100,9 @@ class Exchange final : public UpstreamUser {
   void on_upstream_timeout() override;
 
  private:
-  enum class State : uint8_t { kIdle, kConnecting, kSending, kAwaitHead, kBody };
+  // kTunnel: after a 101 to an upgrade, bytes go both ways as they are:
+  // send_body() carries the client's, on_response_body() the upstream's.
+  enum class State : uint8_t { kIdle, kConnecting, kSending, kAwaitHead, kBody, kTunnel };
 
   void connect_and_send();
   void send_request();
@@ -109,6 +113,9 @@ class Exchange final : public UpstreamUser {
   void broken(UpstreamError error);
   void parse_head();
   void relay_body(bool eof);
+  void relay_tunnel();
+  void write_tunnel();
+  void end_tunnel();
   void finish();
   void stop();
   void release_connection(bool reusable);

@@ -15,7 +15,12 @@ namespace routemeter {
 struct ForwardInfo {
   std::string_view client_ip;       // appended to X-Forwarded-For
   std::string_view proto = "http";  // X-Forwarded-Proto
+  bool upgrade = false;             // keep Upgrade and send Connection: upgrade (a WebSocket)
 };
+
+// Whether a request asks to switch protocols: an Upgrade field and
+// "upgrade" among its Connection tokens (RFC 9110 7.8).
+bool asks_upgrade(const http::RequestHead& head);
 
 // The request head to send upstream: always HTTP/1.1, `path` (the route's
 // rewritten path) plus the original query, the client's end-to-end fields,
@@ -30,9 +35,11 @@ struct ResponsePlan {
   bool dechunk = false;            // chunked upstream, HTTP/1.0 client: payload only
   bool client_must_close = false;  // the body ends with the connection
   bool upstream_reusable = true;   // the upstream connection may carry another request
+  bool tunnel = false;             // 101 to an upgrade: both connections become one byte tunnel
 };
+// `upgrade`: the request asked for one (a 101 then opens a tunnel).
 ResponsePlan plan_response(http::Method request_method, bool client_http10,
-                           const http::ResponseHead& response);
+                           const http::ResponseHead& response, bool upgrade = false);
 
 // An interim (1xx) response for an HTTP/1.1 client: its status line and
 // end-to-end fields (103 Early Hints' Link...). Replaces `out`.

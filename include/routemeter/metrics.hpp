@@ -83,6 +83,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& accept_errors;
   prometheus::Family<prometheus::Counter>& tls_handshakes;
   prometheus::Family<prometheus::Counter>& upstream_health_checks;
+  prometheus::Family<prometheus::Gauge>& tunnels_active;
   std::shared_ptr<LatencySummaryFamily> request_latency;
 
   // A failed accept on a listener (accept_errors.hpp): +1 on a series
@@ -130,6 +131,11 @@ class MetricsBinding {
   void begin(size_t worker, RequestRecord& rec);
   // The request ended (last byte written, or the client went away).
   void record(size_t worker, const RequestRecord& rec);
+  // An upgraded request's tunnel opened / closed (tunnels_active), and the
+  // bytes through it (request/response bytes, counted as they pass).
+  void tunnel_opened(const RequestRecord& rec);
+  void tunnel_closed(const RequestRecord& rec);
+  void tunnel_bytes(const RequestRecord& rec, uint64_t from_client, uint64_t to_client);
   // A worker's proxy listener failed to accept (Metrics::count_accept_error).
   void count_accept_error(AcceptListener listener, int err) {
     metrics_.count_accept_error(listener, err);
@@ -165,6 +171,7 @@ class MetricsBinding {
   };
   struct UpstreamSeries {
     prometheus::Gauge* in_flight = nullptr;
+    prometheus::Gauge* tunnels = nullptr;
     std::array<prometheus::Counter*, kUpstreamErrorKinds> errors{};
   };
 

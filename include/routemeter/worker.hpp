@@ -29,6 +29,7 @@ struct WorkerRuntime {
   std::vector<std::unique_ptr<UpstreamPool>> pools;  // by upstream index
   std::vector<const timeval*> connect_timeouts;      // by upstream index (common timeouts)
   std::vector<const timeval*> response_timeouts;
+  const timeval* tunnel_idle_timeout = nullptr;  // [server] tunnel_idle_timeout (common timeout)
 };
 
 class Worker {
@@ -67,6 +68,12 @@ class Worker {
   // A request ended: metrics, then the access log (`fields` may be null
   // when the snapshot logs nothing).
   void record(const Snapshot& snapshot, const RequestRecord& rec, const AccessLogFields* fields);
+  // An upgraded connection (WebSocket) opened or closed: tunnels_active.
+  void tunnel_opened(const Snapshot& snapshot, const RequestRecord& rec);
+  void tunnel_closed(const Snapshot& snapshot, const RequestRecord& rec);
+  // Bytes through a tunnel, counted as they pass (request/response bytes).
+  void tunnel_bytes(const Snapshot& snapshot, const RequestRecord& rec, uint64_t from_client,
+                    uint64_t to_client);
   // A connection closed itself: free it after the current callback.
   void retire(ClientConnection* conn);
   // Request bodies in transit: the bytes this worker's connections hold

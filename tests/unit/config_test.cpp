@@ -308,6 +308,7 @@ upstream = "car"
     "client_header_timeout": "250ms",
     "client_body_timeout": "30s",
     "keepalive_timeout": "1m",
+    "tunnel_idle_timeout": "5m",
     "drain_timeout": "0s"
   },
   "tls": null,
