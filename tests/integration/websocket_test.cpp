@@ -57,19 +57,24 @@ TEST_CASE(
   INFO(r.out << r.err);
   REQUIRE(r.status.ok());
   CHECK(r.out == "ok 3 1048606\n");
-  // Messages of 10, 20 and 1 MiB bytes each way, then the close frames
-  // (client: masked, with a status code; server: its code).
-  const uint64_t up = frame(10, true) + frame(20, true) + frame(1048576, true) + frame(2, true);
-  const uint64_t down =
-      frame(10, false) + frame(20, false) + frame(1048576, false) + frame(2, false);
+  // A ping and its pong (4-byte payloads), messages of 10, 20 and 1 MiB
+  // bytes each way, then the close frames (client: masked, with a status
+  // code; server: its code).
+  const uint64_t up =
+      frame(4, true) + frame(10, true) + frame(20, true) + frame(1048576, true) + frame(2, true);
+  const uint64_t down = frame(4, false) + frame(10, false) + frame(20, false) +
+                        frame(1048576, false) + frame(2, false);
   std::string m;
-  REQUIRE(wait_until([&] {
+  wait_until([&] {
     m = scrape(proxy.admin_port());
     return series(m, kTunnels) == 0 &&
            series(m, "routemeter_response_bytes_total{route=\"all\",upstream=\"app\"}") ==
                static_cast<double>(down);
-  }));
+  });
   INFO(m);
+  CHECK(series(m, kTunnels) == 0);
+  CHECK(series(m, "routemeter_response_bytes_total{route=\"all\",upstream=\"app\"}") ==
+        static_cast<double>(down));
   CHECK(series(m, kCode101) == 1);
   CHECK(series(m, "routemeter_request_bytes_total{route=\"all\",upstream=\"app\"}") ==
         static_cast<double>(up));
@@ -152,4 +157,16 @@ TEST_CASE("an upgrade the upstream refuses is an ordinary answer; a 101 nobody a
   const std::string m = f.metrics();
   INFO(m);
   CHECK(series(m, "routemeter_upstream_errors_total{kind=\"bad_response\",upstream=\"app\"}") == 1);
+}
+
+TEST_CASE("a tunnel the server closes closes on the client's side too", "[proxy][websocket]") {
+  WsServer ws;
+  Routemeter proxy(proxy_config("\"" + ws.address() + "\""));
+  CommandResult r = run_command(
+      kPython,
+      {kPeer, "server-closes", "ws://127.0.0.1:" + std::to_string(proxy.proxy_port()) + "/close"});
+  INFO(r.out << r.err);
+  CHECK(r.status.ok());
+  CHECK(r.out == "closed by server 1000\n");
+  CHECK(wait_until([&] { return series(scrape(proxy.admin_port()), kTunnels) == 0; }));
 }
