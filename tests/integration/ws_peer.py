@@ -11,6 +11,13 @@
   ws_peer.py server-closes URL
       Sends one message to a server path /close: the server echoes it, then
       closes (code 1000); prints "closed by server CODE".
+  ws_peer.py sink URL MIB
+      Sends MIB messages of 1 MiB to the server path /sink, which reads them
+      slowly (2 ms each) and answers "got BYTES" to a final "end"; prints
+      that answer.
+  ws_peer.py many URL COUNT
+      Opens COUNT connections, checks one echo on each, prints "open COUNT",
+      then holds them until killed.
   ws_peer.py hold URL [--ca FILE --name HOST]
       Connects, checks one echo, prints "open", then waits until the other
       side closes the connection and prints "closed".
@@ -25,6 +32,15 @@ import websockets
 async def serve():
     async def echo(ws, path=None):
         path = path if path is not None else ws.path
+        if path == "/sink":
+            total = 0
+            async for message in ws:
+                if message == "end":
+                    await ws.send(f"got {total}")
+                    continue
+                total += len(message)
+                await asyncio.sleep(0.002)  # a slow reader
+            return
         async for message in ws:
             await ws.send(message)
             if path == "/close":
@@ -75,6 +91,28 @@ async def server_closes(url):
     return 1
 
 
+async def sink(url, mib):
+    payload = bytes(i % 251 for i in range(1024 * 1024))
+    async with websockets.connect(url, max_size=None, compression=None) as ws:
+        for _ in range(mib):
+            await ws.send(payload)
+        await ws.send("end")
+        print(await ws.recv(), flush=True)
+    return 0
+
+
+async def many(url, count):
+    conns = []
+    for _ in range(count):
+        ws = await websockets.connect(url, max_size=None, compression=None)
+        await ws.send("x")
+        if await ws.recv() != "x":
+            return 1
+        conns.append(ws)
+    print(f"open {count}", flush=True)
+    await asyncio.Future()
+
+
 async def hold(url, argv):
     async with websockets.connect(url, **connect_args(argv)) as ws:
         await ws.send("hello")
@@ -97,6 +135,10 @@ def main(argv):
         return asyncio.run(client(argv[2], int(argv[3]), argv))
     if argv[1] == "server-closes":
         return asyncio.run(server_closes(argv[2]))
+    if argv[1] == "sink":
+        return asyncio.run(sink(argv[2], int(argv[3])))
+    if argv[1] == "many":
+        return asyncio.run(many(argv[2], int(argv[3])))
     if argv[1] == "hold":
         return asyncio.run(hold(argv[2], argv))
     return 2
