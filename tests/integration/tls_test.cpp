@@ -1,8 +1,10 @@
 // TLS termination ([tls], docs/tls.md) with real clients: curl and openssl
 // s_client as users run them, and an OpenSSL-API client for the session's
 // facts. Certificates are made by the test (nothing checked in expires).
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <string>
+#include <thread>
 
 #include "proxy_support.hpp"
 #include "test_certificates.hpp"
@@ -234,4 +236,35 @@ TEST_CASE("an expired certificate loads with a warning and shows in the expiry m
         static_cast<double>(old.not_after));
   TlsTestClient client(proxy.tls_port(), TlsClientOptions{});
   CHECK(client.connected());  // served, as nginx does; the client decides
+}
+
+TEST_CASE("certificate reloads under TLS load lose no request", "[tls]") {
+  TlsFixture f;
+  TlsClientOptions o;
+  o.server_name = "site.test";
+  // 300 requests, each on a new TLS connection, while the certificate is
+  // renewed three times.
+  std::atomic<int> ok{0};
+  std::atomic<int> done{0};
+  std::thread load([&] {
+    for (int i = 0; i < 300; ++i) {
+      TlsTestClient c(f.tls_port(), o);
+      if (c.connected() && c.request(kGet).status == 200) ++ok;
+      ++done;
+    }
+  });
+  for (int round = 1; round <= 3; ++round) {
+    REQUIRE(wait_until([&] { return done.load() >= round * 60; }, 30s));
+    const TestCertificate renewed =
+        make_certificate(TlsFixture::spec("site r" + std::to_string(round), {"site.test"}));
+    f.dir.write("site.pem", renewed.cert_pem);
+    f.dir.write("site.key", renewed.key_pem);
+    REQUIRE(f.proxy.reload());
+    CHECK(wait_until([&] {
+      TlsTestClient probe(f.tls_port(), o);
+      return probe.connected() && probe.peer_common_name() == "site r" + std::to_string(round);
+    }));
+  }
+  load.join();
+  CHECK(ok.load() == 300);
 }
