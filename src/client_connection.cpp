@@ -400,6 +400,7 @@ void ClientConnection::body_done() {
       return;
     }
     set_timer(worker_.keepalive_timeout());
+    want_read(true);  // reads may have paused on a full input while dropping
   }
 }
 
@@ -448,15 +449,20 @@ bool ClientConnection::flush() {
     }
   }
   if (evbuffer_get_length(out_.get()) != 0) {
-    want_write(true);
-    // A client that stops reading must not hold the connection forever.
-    set_timer(worker_.body_timeout());
+    // TLS: a write that waits for readability must not spin on writability.
+    if (!write_waits_read_) want_write(true);
+    // A client that stops reading must not hold the connection forever. (In
+    // a tunnel, back-pressure stops the upstream's side and its
+    // tunnel_idle_timeout runs instead.)
+    if (state_ != State::kTunnel) set_timer(worker_.body_timeout());
     return true;
   }
-  want_write(false);
+  if (!read_waits_write_) want_write(false);  // TLS: a read may still wait for it
   if (finishing_) {
     finish_request();
-  } else if (state_ == State::kExchange && body_relay_.done()) {
+  } else if (state_ == State::kTunnel && tunnel_ending_) {
+    close();  // the upstream closed and everything it sent is written
+  } else if ((state_ == State::kExchange && body_relay_.done()) || state_ == State::kTunnel) {
     set_timer(nullptr);  // the exchange's own timers run
   }
   return !closed_;
@@ -505,7 +511,8 @@ void ClientConnection::open_tunnel() {
   worker_.tunnel_opened(*tunnel_runtime_->snapshot, tunnel_record_);
   record_.clear();
   state_ = State::kTunnel;
-  set_timer(nullptr);  // the exchange's tunnel_idle_timeout covers both sides
+  set_timer(nullptr);                      // the exchange's tunnel_idle_timeout covers both sides
+  if (client_eof_) tunnel_ending_ = true;  // half-closed before the 101: close once it is out
   if (!flush()) return;
   if (!processing_) {
     pump_tunnel();  // client bytes that came right after the request
@@ -541,7 +548,19 @@ void ClientConnection::on_response_complete() {
 
 void ClientConnection::on_exchange_failed(int status) { reply(status, !keep_alive_); }
 
-void ClientConnection::on_exchange_broken() { close(); }
+void ClientConnection::on_exchange_broken() {
+  if (state_ == State::kTunnel && evbuffer_get_length(out_.get()) != 0) {
+    // The upstream closed its side of a tunnel: what it sent before (a
+    // WebSocket close frame...) still goes out, then the connection closes
+    // (flush); a client that does not read it is dropped after
+    // client_body_timeout.
+    tunnel_ending_ = true;
+    want_read(false);
+    set_timer(worker_.body_timeout());
+    return;
+  }
+  close();
+}
 
 void ClientConnection::on_request_body_room() {
   if (!processing_) process();
@@ -557,6 +576,7 @@ void ClientConnection::finish_request() {
   record_finished();
   record_.clear();
   runtime_.reset();
+  account_body();  // what the exchange held of the body went with it
   if (!keep_alive_ || client_eof_ || worker_.draining()) {
     state_ = State::kIdle;
     close();
@@ -609,12 +629,15 @@ void ClientConnection::handle_timer() {
 void ClientConnection::update_reading() {
   if (closed_) return;
   account_body();
-  if (state_ == State::kHandshake || state_ == State::kIdle || state_ == State::kHead) {
-    return;  // their timers are set on entry
+  if (state_ == State::kHandshake) return;
+  if (state_ == State::kIdle || state_ == State::kHead) {
+    want_read(!client_eof_);  // their timers are set on entry
+    return;
   }
   if (state_ == State::kTunnel) {
-    want_read(!client_eof_ && exchange_.body_room() > 0 &&
-              evbuffer_get_length(in_.get()) < kBodyInputWindow);
+    const bool room = !tunnel_ending_ && exchange_.body_room() > 0;
+    want_read(write_waits_read_ ||
+              (!client_eof_ && room && evbuffer_get_length(in_.get()) < kBodyInputWindow));
     return;
   }
   const bool body_pending = !body_relay_.done();
@@ -632,7 +655,7 @@ void ClientConnection::update_reading() {
   } else {
     reading = reading && evbuffer_get_length(in_.get()) <= kMaxPipelined;
   }
-  want_read(reading);
+  want_read(reading || write_waits_read_);  // TLS: a write may wait for readability
   if (evbuffer_get_length(out_.get()) != 0 || waiting_on_client) {
     set_timer(worker_.body_timeout());
   } else if (state_ == State::kExchange) {
@@ -686,7 +709,9 @@ void ClientConnection::record_finished() {
 
 void ClientConnection::close() {
   if (closed_) return;
-  if (state_ == State::kExchange || state_ == State::kReplying) {
+  // Also a request counted in flight that closed before it was forwarded
+  // (e.g. the proxy's own 100 Continue could not be written).
+  if (state_ == State::kExchange || state_ == State::kReplying || record_.in_flight) {
     exchange_.abort();
     // An answer that never reached the client in full: 499, as nginx logs it,
     // unless the upstream's status was already relayed.

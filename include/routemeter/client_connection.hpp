@@ -112,6 +112,7 @@ class ClientConnection final : public ExchangeClient {
   bool read_waits_write_ = false;  // a TLS read wants the socket writable first
   bool write_waits_read_ = false;  // a TLS write wants the socket readable first
   bool plain_on_tls_ = false;      // plain HTTP sent to a TLS port: answer 400
+  bool tunnel_ending_ = false;     // the tunnel closes once out_ is written
   bool client_eof_ = false;
   bool closed_ = false;
   bool finishing_ = false;   // response fully produced; finish when written
