@@ -20,25 +20,50 @@
 #                after each run; its line count is noted)
 # A target that fails to start, or does not answer GET /small and /64k correctly,
 # is skipped with a message; the others still run.
+# TLS: nginx, haproxy and routemeter also get an HTTPS listener on a port of its
+# own, all with one ECDSA P-256 self-signed certificate made here by openssl, TLS
+# 1.3 only: nginx `listen ... ssl`, ssl_protocols TLSv1.3, ssl_session_cache
+# shared:SSL:10m and ssl_session_timeout 1d (tickets on, the default); HAProxy
+# `bind ... ssl crt <cert+key pem> ssl-min-ver TLSv1.3` (its default session cache
+# and tickets); routemeter a [tls] table with min_version = "1.3". Before the runs
+# each must answer GET /small over https (curl --tlsv1.3, verifying that very
+# certificate), and with `Connection: close` in the answer to a request that asks
+# for it; a target that does not is left out of the TLS scenarios with a message.
 #
 # Scenarios: /small at 50 connections, /64k at 50, /small at 500, and a POST of a
 # 1 KiB body (Content-Length) to /small at 50 (post1k-c50: the cost of forwarding
-# a request body); each run is `wrk -t1 -cN -dDURATION --latency`. Runs are interleaved (for each round, for
-# each scenario, for each target) so drift hits every target alike; each target
-# gets one 1 s warm-up first. Per run: requests/s, p50 and p99 latency, and the
+# a request body); each run is `wrk -t1 -cN -dDURATION --latency`. Then two TLS
+# scenarios, for nginx, haproxy and routemeter only: tls-small-c50 (GET /small
+# over keep-alive HTTPS, 50 connections) and tls-newconn-c50 (the same with
+# `-H "Connection: close"`: the proxy closes after each answer and wrk opens a new
+# TCP and TLS connection for the next request). wrk keeps each connection's TLS
+# session and offers it on the next connection; a proxy that resumes it (all
+# three do by default; the report says which do, checked with openssl s_client)
+# makes TLS 1.3 resumptions after a wrk connection's first handshake (PSK with
+# ECDHE, no certificate signature): what a returning client costs, not a first
+# visit. Every run also records the TCP connections the machine accepted
+# (PassiveOpens of /proc/net/snmp); for tls-newconn-c50 the report prints them
+# per request, about 1.00 when wrk really reconnects and the proxy keeps its
+# upstream connection. Runs are interleaved (for each round, for each scenario,
+# for each target) so drift hits every target alike; each target gets one 1 s
+# warm-up first (and one over https if it takes part in the TLS scenarios).
+# Per run: requests/s, p50 and p99 latency, and the
 # proxy's CPU microseconds per request (utime+stime of all its processes and
 # threads from /proc/PID/stat, before and after the run, over the requests wrk
 # counted). The report is markdown (medians over rounds), pasteable into
 # docs/performance.md; the raw runs are a CSV in the temp dir. It ends with the
 # cost of metrics (1 - rps(routemeter)/rps(rm-nometrics)) and of access logging
-# (1 - rps(rm-log)/rps(routemeter)), each with the CPU us/req difference.
+# (1 - rps(rm-log)/rps(routemeter)), each with the CPU us/req difference, and
+# with routemeter's rps in the TLS scenarios against the better of nginx and
+# HAProxy (issue 10's bar: at least 1.0x).
 #
-# Usage: scripts/bench.sh [--out FILE.csv] [--targets LIST] [--idle-test]
+# Usage: scripts/bench.sh [--out FILE.csv] [--targets LIST] [--idle-test] [--no-tls]
 #   --out FILE      also copy the raw per-run CSV to FILE
 #   --targets LIST  comma-separated subset of
 #                   direct,nginx,nginx-ka512,haproxy,routemeter,rm-nometrics,rm-log
 #   --idle-test     last, for nginx, haproxy and routemeter if up: open 10,000 idle
 #                   keep-alive client connections (one request each), report the RSS growth
+#   --no-tls        no HTTPS listeners and no TLS scenarios
 # Environment: BENCH_DURATION (wrk -d per run, default 5s), BENCH_ROUNDS (default 3),
 #   BENCH_WARMUP (default 1s), ROUTEMETER_BIN (default <repo>/build/routemeter),
 #   BENCH_WAIT_QUIET (seconds to wait, before starting, for the machine to be under 15%
@@ -47,7 +72,8 @@
 #   Every run also records the "other load": CPU used by neither wrk, the backend
 #   nor the target; the report prints it, since rps and latency mean little on a
 #   busy machine (CPU us/req suffers less).
-# Needs: nginx, haproxy, wrk, curl, python3 (standard library only).
+# Needs: nginx, haproxy, wrk, curl, python3 (standard library only); openssl for
+#   the TLS scenarios (without it they are skipped with a message).
 set -euo pipefail
 export LC_ALL=C  # "." as the decimal point in $EPOCHREALTIME, awk and printf
 
@@ -66,6 +92,7 @@ note() { echo "bench: $*" >&2; }
 
 out_file=""
 idle_test=0
+tls_wanted=1
 all_targets="direct,nginx,nginx-ka512,haproxy,routemeter,rm-nometrics,rm-log"
 targets_arg="$all_targets"
 while [[ $# -gt 0 ]]; do
@@ -75,6 +102,7 @@ while [[ $# -gt 0 ]]; do
     --targets) [[ $# -ge 2 ]] || die "--targets needs a list"; targets_arg="$2"; shift 2 ;;
     --targets=*) targets_arg="${1#--targets=}"; shift ;;
     --idle-test) idle_test=1; shift ;;
+    --no-tls) tls_wanted=0; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -115,7 +143,8 @@ done
 clk_tck="$(getconf CLK_TCK)"
 
 # Scenarios: name connections path.
-scenarios=("small-c50 50 /small" "64k-c50 50 /64k" "small-c500 500 /small" "post1k-c50 50 /small")
+scenarios=("small-c50 50 /small" "64k-c50 50 /64k" "small-c500 500 /small" "post1k-c50 50 /small"
+  "tls-small-c50 50 /small" "tls-newconn-c50 50 /small")
 small_body="hello from the benchmark backend"  # + "\n" = 33 bytes
 
 # 10,000 idle client connections need fds in each proxy: go to the hard limit.
@@ -142,8 +171,32 @@ wrk.body = string.rep("x", 1024)
 wrk.headers["Content-Type"] = "application/octet-stream"
 EOF
 chmod 644 "$work/www/64k"
+
+# TLS: one ECDSA P-256 certificate for every proxy (valid for 127.0.0.1, so curl
+# can verify it), and the cert+key file HAProxy wants.
+tls_cert="$work/tls/cert.pem" tls_key="$work/tls/key.pem" tls_pem="$work/tls/haproxy.pem"
+tls_off_reason=""
+if [[ $tls_wanted == 0 ]]; then
+  tls_off_reason="--no-tls"
+elif ! wanted nginx && ! wanted haproxy && ! wanted routemeter; then
+  tls_off_reason="none of nginx, haproxy, routemeter is a target"
+elif ! command -v openssl >/dev/null; then
+  tls_off_reason="openssl is not installed (Debian: apt-get install openssl)"
+else
+  mkdir -p "$work/tls"
+  if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 7 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$tls_key" -out "$tls_cert" >"$work/tls/openssl.log" 2>&1; then
+    cat "$tls_cert" "$tls_key" >"$tls_pem"
+    chmod 600 "$tls_key" "$tls_pem"
+  else
+    tls_off_reason="openssl could not make the certificate: $(tail -n 2 "$work/tls/openssl.log" | tr '\n' ' ')"
+  fi
+fi
+tls_on=0
+if [[ -z "$tls_off_reason" ]]; then tls_on=1; fi
 csv="$work/runs.csv"
-echo "round,scenario,connections,path,target,requests,seconds,rps,p50_ms,p99_ms,cpu_ticks,cpu_us_per_req,non2xx,socket_errors,other_load_pct" >"$csv"
+echo "round,scenario,connections,path,target,requests,seconds,rps,p50_ms,p99_ms,cpu_ticks,cpu_us_per_req,non2xx,socket_errors,other_load_pct,tcp_accepts" >"$csv"
 
 # Every process we start, so the trap can stop exactly those.
 declare -A target_pid=()  # target -> main pid
@@ -182,12 +235,13 @@ trap 'exit 130' INT TERM
 # Free ports below the ephemeral range (so wrk's and the proxies' outgoing
 # connections never take them), checked by binding.
 read -r port_backend port_nginx port_nginx512 port_haproxy port_rm port_rm_admin \
-  port_rmnm port_rmnm_admin port_rmlog port_rmlog_admin < <(
+  port_rmnm port_rmnm_admin port_rmlog port_rmlog_admin \
+  port_nginx_tls port_haproxy_tls port_rm_tls < <(
   python3 - <<'EOF'
 import random, socket
 socks = []
 for _ in range(1000):
-    if len(socks) == 10:
+    if len(socks) == 13:
         break
     s = socket.socket()
     try:
@@ -198,9 +252,11 @@ for _ in range(1000):
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 )
-[[ -n "${port_rmlog_admin:-}" ]] || die "could not find 10 free ports on 127.0.0.1"
+[[ -n "${port_rm_tls:-}" ]] || die "could not find 13 free ports on 127.0.0.1"
 declare -A target_port=([direct]=$port_backend [nginx]=$port_nginx [nginx-ka512]=$port_nginx512
   [haproxy]=$port_haproxy [routemeter]=$port_rm [rm-nometrics]=$port_rmnm [rm-log]=$port_rmlog)
+# The HTTPS listeners (only these three targets have one).
+declare -A target_tls_port=([nginx]=$port_nginx_tls [haproxy]=$port_haproxy_tls [routemeter]=$port_rm_tls)
 
 # --- configs ---------------------------------------------------------------
 
@@ -240,7 +296,16 @@ $(nginx_temp_paths backend)
 EOF
 } >"$work/backend.conf"
 
-write_nginx_proxy() {  # $1 = name, $2 = port, $3 = upstream keepalive
+write_nginx_proxy() {  # $1 = name, $2 = port, $3 = upstream keepalive, [$4 = HTTPS port]
+  local tls_listen="" tls_settings=""
+  if [[ -n "${4:-}" ]]; then
+    tls_listen="    listen 127.0.0.1:$4 ssl backlog=4096;"
+    tls_settings="  ssl_certificate $tls_cert;
+  ssl_certificate_key $tls_key;
+  ssl_protocols TLSv1.3;
+  ssl_session_cache shared:SSL:10m;
+  ssl_session_timeout 1d;"
+  fi
   {
     nginx_common "$1"
     cat <<EOF
@@ -250,6 +315,7 @@ http {
   keepalive_timeout 75s;
   keepalive_requests 1000000;
 $(nginx_temp_paths "$1")
+$tls_settings
   upstream backend {
     server 127.0.0.1:$port_backend;
     keepalive $3;
@@ -257,6 +323,7 @@ $(nginx_temp_paths "$1")
   }
   server {
     listen 127.0.0.1:$2 backlog=4096;
+$tls_listen
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -267,9 +334,17 @@ $(nginx_temp_paths "$1")
 EOF
   } >"$work/$1.conf"
 }
-write_nginx_proxy nginx "$port_nginx" 64
+if [[ $tls_on == 1 ]]; then
+  write_nginx_proxy nginx "$port_nginx" 64 "$port_nginx_tls"
+else
+  write_nginx_proxy nginx "$port_nginx" 64
+fi
 write_nginx_proxy nginx-ka512 "$port_nginx512" 512
 
+haproxy_tls_bind=""
+if [[ $tls_on == 1 ]]; then
+  haproxy_tls_bind="  bind 127.0.0.1:$port_haproxy_tls ssl crt $tls_pem ssl-min-ver TLSv1.3"
+fi
 cat >"$work/haproxy.cfg" <<EOF
 global
   nbthread 1
@@ -286,6 +361,7 @@ defaults
   timeout http-keep-alive 60s
 frontend fe
   bind 127.0.0.1:$port_haproxy
+$haproxy_tls_bind
   default_backend be
 backend be
   server s1 127.0.0.1:$port_backend
@@ -295,7 +371,19 @@ EOF
 # max_idle_connections = 512: with the default 64, 500 clients churn upstream
 # connections, as nginx does with keepalive 64.
 rm_access_log="$work/rm-log-access.log"
-write_routemeter() {  # $1 = name, $2 = port, $3 = admin port, $4 = [log] access value
+write_routemeter() {  # $1 = name, $2 = port, $3 = admin port, $4 = [log] access value, [$5 = HTTPS port]
+  local tls_table=""
+  if [[ -n "${5:-}" ]]; then
+    tls_table="
+[tls]
+listen = [\"127.0.0.1:$5\"]
+min_version = \"1.3\"
+
+[[tls.certificate]]
+cert = \"$tls_cert\"
+key = \"$tls_key\"
+"
+  fi
   cat >"$work/$1.toml" <<EOF
 [server]
 listen = ["127.0.0.1:$2"]
@@ -308,7 +396,7 @@ listen = "127.0.0.1:$3"
 [log]
 access = "$4"
 format = "json"
-
+$tls_table
 [[upstream]]
 name = "bench"
 servers = ["127.0.0.1:$port_backend"]
@@ -320,7 +408,11 @@ path_prefix = "/"
 upstream = "bench"
 EOF
 }
-write_routemeter routemeter "$port_rm" "$port_rm_admin" off
+if [[ $tls_on == 1 ]]; then
+  write_routemeter routemeter "$port_rm" "$port_rm_admin" off "$port_rm_tls"
+else
+  write_routemeter routemeter "$port_rm" "$port_rm_admin" off
+fi
 write_routemeter rm-nometrics "$port_rmnm" "$port_rmnm_admin" off
 write_routemeter rm-log "$port_rmlog" "$port_rmlog_admin" "$rm_access_log"
 
@@ -382,6 +474,9 @@ rss_kib() {
 
 declare -A skipped=()  # target -> reason
 up_targets=()
+declare -A tls_up=()       # target -> 1 when it takes part in the TLS scenarios
+declare -A tls_skipped=()  # target -> why it does not
+declare -A tls_resumes=()  # target -> yes or no (probe_resumption)
 
 stop_target() {
   local pid="${target_pid[$1]:-}"
@@ -399,6 +494,37 @@ check_answers() {  # $1 = port
   got="$(curl -sS --max-time 3 -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$1/64k" 2>&1)" ||
     { echo "GET /64k failed: $got"; return 1; }
   [[ "$got" == "200 65536" ]] || { echo "GET /64k answered status and size '$got', want '200 65536'"; return 1; }
+}
+
+# The same over https: TLS 1.3, the bench's certificate (verified, so it is the
+# one served), and a request with `Connection: close` must get it back, or the
+# new-connection scenario would not make one connection per request.
+check_tls_answers() {  # $1 = HTTPS port
+  local got head
+  local curl_tls=(curl -sS --max-time 3 --tlsv1.3 --cacert "$tls_cert")
+  got="$("${curl_tls[@]}" "https://127.0.0.1:$1/small" 2>&1)" || { echo "GET /small over https failed: $got"; return 1; }
+  [[ "$got" == "$small_body" ]] || { echo "GET /small over https answered '${got:0:80}'"; return 1; }
+  head="$work/tls/check-$1.head"
+  got="$("${curl_tls[@]}" -D "$head" -H "Connection: close" "https://127.0.0.1:$1/small" 2>&1)" ||
+    { echo "GET /small over https with Connection: close failed: $got"; return 1; }
+  [[ "$got" == "$small_body" ]] ||
+    { echo "GET /small over https with Connection: close answered '${got:0:80}'"; return 1; }
+  tr -d '\r' <"$head" | grep -qi '^connection:.*close' ||
+    { echo "a request with Connection: close got no Connection: close back (head: $(tr -d '\r' <"$head" | tr '\n' ' ' | cut -c1-200))"; return 1; }
+}
+
+# Does the target resume a TLS 1.3 session (what wrk's reconnections offer it)?
+# One connection saves its session (-ign_eof: it reads until the proxy closes, so
+# the tickets have come), a second offers it. Prints yes or no; only for the report.
+probe_resumption() {  # $1 = HTTPS port
+  local sess="$work/tls/session-$1.pem" req=$'GET /small HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+  local s_client=(timeout 5 openssl s_client -connect "127.0.0.1:$1" -servername localhost -tls1_3 -ign_eof)
+  if "${s_client[@]}" -sess_out "$sess" <<<"$req" >/dev/null 2>&1 && [[ -s "$sess" ]] &&
+    "${s_client[@]}" -sess_in "$sess" <<<"$req" 2>/dev/null | grep -q '^Reused, TLSv1.3'; then
+    echo yes
+  else
+    echo no
+  fi
 }
 
 # The last lines of the logs that exist, on one line, for a skip message.
@@ -456,6 +582,16 @@ start_target() {  # $1 = target; sets target_pid or skipped
     return 0
   fi
   up_targets+=("$t")
+  if [[ $tls_on == 1 && -n "${target_tls_port[$t]:-}" ]]; then
+    if ! wait_port "$pid" "${target_tls_port[$t]}"; then
+      tls_skipped[$t]="not listening on its HTTPS port 127.0.0.1:${target_tls_port[$t]}"
+    elif ! reason="$(check_tls_answers "${target_tls_port[$t]}")"; then
+      tls_skipped[$t]="does not answer correctly over https: $reason"
+    else
+      tls_up[$t]=1
+      tls_resumes[$t]="$(probe_resumption "${target_tls_port[$t]}")"
+    fi
+  fi
 }
 
 # --- runs ------------------------------------------------------------------
@@ -480,18 +616,29 @@ parse_wrk() {
     }'
 }
 
-run_wrk() {  # $1 = target, $2 = connections, $3 = path, $4 = duration, [$5 = wrk script]
-  local port="${target_port[$1]}" out script=()
-  if [[ -n "${5:-}" ]]; then script=(-s "$5"); fi
+run_wrk() {  # $1 = target, $2 = connections, $3 = path, $4 = duration, $5 = scenario name
+  local url="http://127.0.0.1:${target_port[$1]}$3" out extra=()
+  case "$5" in
+    post*) extra=(-s "$work/post1k.lua") ;;
+    tls-newconn*) extra=(-H "Connection: close") ;;
+  esac
+  if [[ "$5" == tls-* ]]; then url="https://127.0.0.1:${target_tls_port[$1]}$3"; fi
   out="$(timeout $(($(to_seconds "$4") + 30)) wrk -t1 -c"$2" -d"$4" --timeout 5s --latency \
-    "${script[@]}" "http://127.0.0.1:$port$3" 2>&1)" || true
+    "${extra[@]}" "$url" 2>&1)" || true
   echo "$out" >>"$work/wrk-$1.log"
   parse_wrk <<<"$out"
 }
 
 # Does a target take part in a scenario?
 in_scenario() {  # $1 = target, $2 = scenario name
+  if [[ "$2" == tls-* ]]; then [[ -n "${tls_up[$1]:-}" ]]; return; fi
   [[ "$1" != nginx-ka512 || "$2" == small-c500 ]]
+}
+
+# TCP connections accepted on the machine so far (PassiveOpens of /proc/net/snmp).
+tcp_accepts() {
+  awk '$1 == "Tcp:" { if (!n) { for (i = 2; i <= NF; i++) if ($i == "PassiveOpens") n = i; next }
+         print $n; exit }' /proc/net/snmp
 }
 
 start_time=$SECONDS
@@ -544,8 +691,10 @@ for t in direct nginx haproxy routemeter rm-nometrics rm-log nginx-ka512; do
   wanted "$t" || continue
   start_target "$t"
   if [[ -n "${skipped[$t]:-}" ]]; then note "skipping $t: ${skipped[$t]}"; fi
+  if [[ -n "${tls_skipped[$t]:-}" ]]; then note "leaving $t out of the TLS scenarios: ${tls_skipped[$t]}"; fi
 done
 [[ ${#up_targets[@]} -gt 0 ]] || die "no target is up"
+if [[ $tls_on == 0 ]]; then note "no TLS scenarios: $tls_off_reason"; fi
 
 runs_per_round=0
 for s in "${scenarios[@]}"; do
@@ -553,14 +702,15 @@ for s in "${scenarios[@]}"; do
   for t in "${up_targets[@]}"; do in_scenario "$t" "$name" && runs_per_round=$((runs_per_round + 1)); done
 done
 # About 0.3 s of overhead per wrk run, about 10 s per proxy for the idle test.
-estimate=$((${#up_targets[@]} * (warmup_s + 1) + rounds * runs_per_round * (10 * duration_s + 3) / 10))
+estimate=$(((${#up_targets[@]} + ${#tls_up[@]}) * (warmup_s + 1) + rounds * runs_per_round * (10 * duration_s + 3) / 10))
 estimate=$((estimate + 5))  # starting the processes, the report
 if [[ $idle_test == 1 ]]; then estimate=$((estimate + 10 * ${#up_targets[@]})); fi
 note "targets up: ${up_targets[*]}; $rounds rounds x $runs_per_round runs of $duration"
 note "estimated run time: ${estimate}s (temp dir: $work)"
 
 for t in "${up_targets[@]}"; do
-  run_wrk "$t" 50 /small "$warmup" >/dev/null
+  run_wrk "$t" 50 /small "$warmup" small-c50 >/dev/null
+  if [[ -n "${tls_up[$t]:-}" ]]; then run_wrk "$t" 50 /small "$warmup" tls-small-c50 >/dev/null; fi
 done
 if [[ -e "$rm_access_log" ]]; then : >"$rm_access_log"; fi  # the warm-up's lines
 
@@ -580,11 +730,11 @@ for ((round = 1; round <= rounds; round++)); do
       if [[ "$t" == direct ]]; then backend_pids=""; fi
       # shellcheck disable=SC2086 # pids is a list
       before="$(cpu_ticks $pids)" backend_before="$(cpu_ticks $backend_pids)"
+      accepts_before="$(tcp_accepts)"
       busy_before="$(machine_busy_ticks)" self_before="$(self_ticks)" wall_before="$EPOCHREALTIME"
-      wrk_script=""
-      if [[ "$name" == post* ]]; then wrk_script="$work/post1k.lua"; fi
-      result="$(run_wrk "$t" "$conns" "$path" "$duration" "$wrk_script")"
+      result="$(run_wrk "$t" "$conns" "$path" "$duration" "$name")"
       busy_after="$(machine_busy_ticks)" self_after="$(self_ticks)" wall_after="$EPOCHREALTIME"
+      accepts=$(($(tcp_accepts) - accepts_before))
       # shellcheck disable=SC2086
       after="$(cpu_ticks $pids)" backend_after="$(cpu_ticks $backend_pids)"
       log_note=""
@@ -611,7 +761,10 @@ for ((round = 1; round <= rounds; round++)); do
       else
         cpu="$(awk -v t="$ticks" -v hz="$clk_tck" -v n="$req" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
       fi
-      echo "$round,$name,$conns,$path,$t,$req,$secs,$rps,$p50,$p99,$ticks,$cpu,$non2xx,$serr,$other_pct" >>"$csv"
+      echo "$round,$name,$conns,$path,$t,$req,$secs,$rps,$p50,$p99,$ticks,$cpu,$non2xx,$serr,$other_pct,$accepts" >>"$csv"
+      if [[ "$name" == tls-newconn* ]]; then
+        log_note+=", $(awk -v a="$accepts" -v n="$req" 'BEGIN { printf "%.2f", n ? a / n : 0 }') TCP accepts/req"
+      fi
       if [[ $((non2xx + serr)) -gt 0 ]]; then log_note+=", ERRORS: $non2xx non-2xx, $serr socket errors"; fi
       note "round $round/$rounds $name $t: $rps rps, p50 ${p50} ms, p99 ${p99} ms," \
         "cpu ${cpu:--} us/req, other load ${other_pct}%${log_note}"
@@ -711,14 +864,21 @@ fi
 
 skip_notes=""
 for t in "${!skipped[@]}"; do skip_notes+="$t	${skipped[$t]}"$'\n'; done
+for t in "${!tls_skipped[@]}"; do skip_notes+="$t (TLS scenarios)	${tls_skipped[$t]}"$'\n'; done
+if [[ $tls_on == 0 ]]; then skip_notes+="TLS scenarios	$tls_off_reason"$'\n'; fi
+resume_notes=""
+for t in nginx haproxy routemeter; do
+  if [[ -n "${tls_resumes[$t]:-}" ]]; then resume_notes+="${resume_notes:+, }$t ${tls_resumes[$t]}"; fi
+done
 
 nginx_version="$(nginx -v 2>&1 | sed 's|.*nginx/||')"
 haproxy_version="$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}' || true)"
 wrk_version="$(wrk -v 2>&1 | awk 'NR == 1 {print $2}' || true)"
+openssl_version="$(openssl version 2>/dev/null | awk '{print $2}' || true)"
 cpu_model="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-machine="$cpu_model, $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r); nginx $nginx_version, HAProxy ${haproxy_version:-?}, wrk ${wrk_version:-?}"
+machine="$cpu_model, $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r); nginx $nginx_version, HAProxy ${haproxy_version:-?}, wrk ${wrk_version:-?}, OpenSSL ${openssl_version:-?}"
 
-report="$(SKIPS="$skip_notes" MACHINE="$machine" COMMAND="$command_line" DURATION="$duration" \
+report="$(SKIPS="$skip_notes" RESUMES="$resume_notes" MACHINE="$machine" COMMAND="$command_line" DURATION="$duration" \
   ROUNDS="$rounds" IDLE="$([[ $idle_test == 1 ]] && echo "$idle_csv")" python3 - "$csv" <<'EOF'
 import csv, os, statistics, sys
 from collections import defaultdict
@@ -728,7 +888,10 @@ order = ["direct", "nginx", "nginx-ka512", "haproxy", "routemeter", "rm-nometric
 scen = [("small-c50", "GET /small (33-byte body), 50 connections"),
         ("64k-c50", "GET /64k (64 KiB body), 50 connections"),
         ("small-c500", "GET /small (33-byte body), 500 connections"),
-        ("post1k-c50", "POST /small with a 1 KiB body, 50 connections")]
+        ("post1k-c50", "POST /small with a 1 KiB body, 50 connections"),
+        ("tls-small-c50", "TLS 1.3: GET /small (33-byte body) over keep-alive HTTPS, 50 connections"),
+        ("tls-newconn-c50", "TLS 1.3: GET /small with `Connection: close`, a new TCP and TLS "
+                            "connection per request (resumed), 50 connections")]
 runs = defaultdict(list)
 for r in rows:
     runs[(r["scenario"], r["target"])].append(r)
@@ -756,6 +919,17 @@ if any(r["target"] in ("routemeter", "rm-nometrics", "rm-log") for r in rows):
                "500 clients, as nginx's keepalive 64 does), access log off; rm-nometrics is "
                "the same with `ROUTEMETER_BENCH_NO_METRICS=1` (no metrics recorded), rm-log "
                "the same with a JSON access log to a file.")
+if any(r["scenario"].startswith("tls-") for r in rows):
+    out.append("TLS scenarios: nginx, HAProxy and routemeter each terminate TLS 1.3 (only) on a "
+               "port of their own with the same ECDSA P-256 self-signed certificate, 1 worker, "
+               "session cache and tickets as configured by default (nginx: "
+               "`ssl_session_cache shared:SSL:10m`). wrk keeps each connection's session and "
+               "offers it on the next connection, so in `tls-newconn-c50` a proxy that resumes "
+               "sessions makes TLS 1.3 resumptions (PSK with ECDHE, no certificate signature) "
+               "after each wrk connection's first handshake: the cost of a returning client.")
+    if os.environ.get("RESUMES"):
+        out.append("Resumes a TLS 1.3 session offered by a client (checked once with "
+                   "`openssl s_client -sess_out`, then `-sess_in`): " + os.environ["RESUMES"] + ".")
 out.append("")
 summary = {}
 for name, title in scen:
@@ -780,6 +954,18 @@ for name, title in scen:
         label = t + (" *" if errors[t] else "")
         out.append(f"| {label} | {v['rps']:.0f} | {v['p50_ms']:.3f} | {v['p99_ms']:.3f} | {cpu} | "
                    f"{ratio(t, 'nginx')} | {ratio(t, 'haproxy')} |")
+    if name.startswith("tls-newconn"):
+        acc = []
+        for t in targets:
+            n = sum(int(r["requests"]) for r in runs[(name, t)])
+            a = sum(int(r["tcp_accepts"]) for r in runs[(name, t)] if r.get("tcp_accepts"))
+            if n:
+                acc.append(f"{t} {a / n:.2f}")
+        if acc:
+            out.append("")
+            out.append("TCP connections the machine accepted per request in these runs "
+                       "(PassiveOpens; about 1.00 when wrk reconnects for every request and the "
+                       "proxy keeps its upstream connection): " + ", ".join(acc) + ".")
     if any(errors.values()):
         out.append("")
         out.append("\\* errors in these runs (non-2xx answers or socket errors): " +
@@ -827,6 +1013,28 @@ def cost_line(title, base, cheap, bar):
     if items:
         out.append("")
         out.append(f"{title} (bar: at most {bar * 100:.0f}% of throughput): " + "; ".join(items) + ".")
+
+tls_items = []
+for name, _ in scen:
+    m = summary.get(name, {})
+    if not name.startswith("tls-") or "routemeter" not in m:
+        continue
+    peers = [t for t in ("nginx", "haproxy") if t in m and m[t]["rps"]]
+    if not peers:
+        continue
+    best = max(peers, key=lambda t: m[t]["rps"])
+    x = m["routemeter"]["rps"] / m[best]["rps"]
+    item = f"{name} {x:.2f}x of {best}"
+    cpu = m["routemeter"]["cpu_us_per_req"]
+    if cpu:
+        item += f" (CPU {cpu:.1f} us/req; " + ", ".join(
+            f"{t} {m[t]['cpu_us_per_req']:.1f}" for t in peers if m[t]["cpu_us_per_req"]) + ")"
+    item += ", meets the bar" if x >= 1.0 else ", **under the bar**"
+    tls_items.append(item)
+if tls_items:
+    out.append("")
+    out.append("TLS, routemeter's rps against the better of nginx and HAProxy (issue 10's bar: "
+               "at least 1.0x): " + "; ".join(tls_items) + ".")
 
 cost_line("Metrics cost, 1 - rps(routemeter) / rps(rm-nometrics)", "routemeter", "rm-nometrics", 0.10)
 cost_line("Access-log cost, 1 - rps(rm-log) / rps(routemeter)", "rm-log", "routemeter", 0.10)
