@@ -36,7 +36,8 @@ void Exchange::start(std::shared_ptr<WorkerRuntime> runtime, const Request& req,
 }
 
 void Exchange::connect_and_send() {
-  const size_t server = pool_->pick_server(monotonic_ns());
+  const uint64_t now = monotonic_ns();
+  const size_t server = pool_->pick_server(now);
   if (server == UpstreamPool::kNoServer) {
     state_ = State::kConnecting;
     fail(UpstreamError::kNoHealthyServer);
@@ -52,10 +53,12 @@ void Exchange::connect_and_send() {
   }
   conn_->set_user(this);
   conn_->want_read(true);
+  outcome_.times = UpstreamTimes();
   if (conn_->connected()) {
     send_request();
     return;
   }
+  outcome_.times.connect_start_ns = now;
   state_ = State::kConnecting;
   conn_->want_write(true);
   arm_timer();
@@ -113,7 +116,10 @@ void Exchange::write_request() {
     return;
   }
   conn_->want_write(false);
-  if (body_ended_) state_ = State::kAwaitHead;
+  if (body_ended_) {
+    state_ = State::kAwaitHead;
+    outcome_.times.sent_ns = monotonic_ns();
+  }
   arm_timer();
 }
 
@@ -156,6 +162,7 @@ void Exchange::end_body() {
   body_ended_ = true;
   if (state_ == State::kSending && evbuffer_get_length(conn_->out()) == 0) {
     state_ = State::kAwaitHead;
+    outcome_.times.sent_ns = monotonic_ns();
     arm_timer();
   }
 }
@@ -172,6 +179,7 @@ void Exchange::on_upstream_writable() {
       return;
     }
     conn_->set_connected();
+    outcome_.times.connected_ns = monotonic_ns();
     send_request();
   } else if (state_ == State::kSending) {
     write_request();
@@ -294,6 +302,7 @@ void Exchange::parse_head() {
       upstream_reusable_ = false;
     }
     outcome_.status = response_.status;
+    outcome_.times.head_ns = monotonic_ns();
     relay_.start(plan.framing, response_.framing.content_length, plan.dechunk);
     state_ = State::kBody;
     client_.on_response_head(response_, plan);  // reads views into `in`: drain after

@@ -11,6 +11,10 @@ namespace {
 
 std::string name(const MetricsConfig& c, const char* suffix) { return c.name_space + "_" + suffix; }
 
+uint64_t ns_between(uint64_t from_ns, uint64_t to_ns) {
+  return to_ns > from_ns ? to_ns - from_ns : 0;
+}
+
 }  // namespace
 
 Metrics::Metrics(const MetricsConfig& config, size_t workers)
@@ -72,9 +76,19 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
+      upstream_connect_duration(std::make_shared<WorkerHistogramFamily>(
+          name(config, "upstream_connect_duration_seconds"),
+          "TCP connect time of each new upstream connection.", config.histogram_buckets, workers)),
+      upstream_header_duration(std::make_shared<WorkerHistogramFamily>(
+          name(config, "upstream_header_duration_seconds"),
+          "Time from the request's last byte written upstream to the response head read: the "
+          "upstream's own time.",
+          config.histogram_buckets, workers)),
       config_(config),
       workers_(workers) {
   collectables_.push_back(request_latency);
+  collectables_.push_back(upstream_connect_duration);
+  collectables_.push_back(upstream_header_duration);
   for (size_t l = 0; l < kAcceptListeners; ++l) {
     for (size_t r = 0; r < kAcceptReasons; ++r) {
       accept_error_series_[(l * kAcceptReasons) + r] = &accept_errors.Add(
@@ -147,6 +161,14 @@ void Metrics::on_created(const std::string& key, const void* child, std::functio
 
 namespace {
 
+WorkerHistogramFamily::Series* add_histogram(Metrics& metrics, WorkerHistogramFamily& family,
+                                             const std::string& key,
+                                             const prometheus::Labels& labels) {
+  WorkerHistogramFamily::Series& series = family.add(labels);
+  metrics.on_created(key, &series, [&family, &series] { family.remove(series); });
+  return &series;
+}
+
 template <typename T>
 T& add_child(Metrics& metrics, prometheus::Family<T>& family, const std::string& key,
              const prometheus::Labels& labels) {
@@ -171,6 +193,10 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
                        {{"upstream", name},
                         {"kind", std::string(upstream_error_name(static_cast<UpstreamError>(k)))}});
       }
+      s.connect_duration =
+          add_histogram(metrics, *metrics.upstream_connect_duration, key, {{"upstream", name}});
+      s.header_duration =
+          add_histogram(metrics, *metrics.upstream_header_duration, key, {{"upstream", name}});
     }
     return s;
   };
@@ -294,6 +320,13 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
   }
   if (rec.error != UpstreamError::kNone && us.errors[static_cast<size_t>(rec.error)] != nullptr) {
     us.errors[static_cast<size_t>(rec.error)]->Increment();
+  }
+  const UpstreamTimes& times = rec.upstream_times;
+  if (times.connected_ns != 0 && us.connect_duration != nullptr) {
+    us.connect_duration->observe(worker, ns_between(times.connect_start_ns, times.connected_ns));
+  }
+  if (times.head_ns != 0 && times.sent_ns != 0 && us.header_duration != nullptr) {
+    us.header_duration->observe(worker, ns_between(times.sent_ns, times.head_ns));
   }
   // Last: a scrape that sees the request no longer in flight sees all of it.
   if (rec.in_flight) us.in_flight->Decrement();

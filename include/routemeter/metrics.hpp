@@ -35,6 +35,7 @@
 #include "routemeter/config.hpp"
 #include "routemeter/latency_summary.hpp"
 #include "routemeter/request_record.hpp"
+#include "routemeter/worker_histogram.hpp"
 
 namespace routemeter {
 
@@ -84,6 +85,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& tls_handshakes;
   prometheus::Family<prometheus::Counter>& upstream_health_checks;
   std::shared_ptr<LatencySummaryFamily> request_latency;
+  // Per upstream, observed per worker (worker_histogram.hpp).
+  std::shared_ptr<WorkerHistogramFamily> upstream_connect_duration;
+  std::shared_ptr<WorkerHistogramFamily> upstream_header_duration;
 
   // A failed accept on a listener (accept_errors.hpp): +1 on a series
   // resolved at construction. Lock-free; any thread.
@@ -166,6 +170,8 @@ class MetricsBinding {
   struct UpstreamSeries {
     prometheus::Gauge* in_flight = nullptr;
     std::array<prometheus::Counter*, kUpstreamErrorKinds> errors{};
+    WorkerHistogramFamily::Series* connect_duration = nullptr;  // null for "none"
+    WorkerHistogramFamily::Series* header_duration = nullptr;
   };
 
   size_t route_slot(const RequestRecord& rec) const;
