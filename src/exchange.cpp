@@ -290,7 +290,7 @@ void Exchange::parse_head() {
       evbuffer_drain(in, res.head_bytes);
       continue;
     }
-    pool_->upstream().report_success(conn_->server());
+    pool_->upstream().report_answer(conn_->server(), response_.status);
     const ResponsePlan plan = plan_response(req_.method, req_.client_http10, response_);
     upstream_reusable_ = plan.upstream_reusable;
     if (state_ == State::kSending) {

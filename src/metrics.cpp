@@ -73,6 +73,10 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                                  .Help("Active health checks of upstream servers, by result (ok, "
                                        "failed).")
                                  .Register(*registry_)),
+      upstream_ejections(prometheus::BuildCounter()
+                             .Name(name(config, "upstream_ejections_total"))
+                             .Help("Passive outlier ejections of upstream servers.")
+                             .Register(*registry_)),
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
@@ -217,6 +221,20 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
                                  {{"upstream", up.name}, {"server", server}, {"result", "ok"}});
       servers[s].failed = &add_child(
           metrics, family, key, {{"upstream", up.name}, {"server", server}, {"result", "failed"}});
+    }
+  }
+
+  // Ejection series per server of an upstream with [upstream.outlier].
+  for (const UpstreamConfig& up : config.upstreams) {
+    std::vector<prometheus::Counter*>& servers = ejections_.emplace_back();
+    if (!up.outlier.enabled) continue;
+    for (const HostPort& hp : up.servers) {
+      const std::string server = hp.text();
+      const std::string key = "s:" + up.name + "/" + server;
+      metrics.retain(key);
+      keys_.push_back(key);
+      servers.push_back(&add_child(metrics, metrics.upstream_ejections, key,
+                                   {{"upstream", up.name}, {"server", server}}));
     }
   }
 

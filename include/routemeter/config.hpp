@@ -122,6 +122,17 @@ struct HealthCheckConfig {
   uint32_t healthy_after = 2;
 };
 
+// Passive outlier ejection (docs/upstreams.md): `consecutive_failures` 5xx
+// answers or failed connects in a row take a server out for
+// base_ejection_time x 2^(ejections in a row), at most 10 x base, never
+// more than max_ejection_percent of the upstream's servers at once.
+struct OutlierConfig {
+  bool enabled = false;  // true when [upstream.outlier] is present
+  uint32_t consecutive_failures = 5;
+  Duration base_ejection_time = std::chrono::seconds(30);
+  uint32_t max_ejection_percent = 50;
+};
+
 struct UpstreamConfig {
   std::string name;
   std::vector<HostPort> servers;
@@ -131,6 +142,7 @@ struct UpstreamConfig {
   Duration response_timeout = std::chrono::seconds(30);
   uint32_t max_idle_connections = 64;  // keep-alive pool per worker and server
   HealthCheckConfig health;
+  OutlierConfig outlier;
   SourcePosition position;  // of the [[upstream]] table
 
   uint32_t weight(size_t server) const { return server < weights.size() ? weights[server] : 1; }

@@ -84,6 +84,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& accept_errors;
   prometheus::Family<prometheus::Counter>& tls_handshakes;
   prometheus::Family<prometheus::Counter>& upstream_health_checks;
+  prometheus::Family<prometheus::Counter>& upstream_ejections;
   std::shared_ptr<LatencySummaryFamily> request_latency;
   // Per upstream, observed per worker (worker_histogram.hpp).
   std::shared_ptr<WorkerHistogramFamily> upstream_connect_duration;
@@ -151,6 +152,12 @@ class MetricsBinding {
     return health_checks_[upstream][server];
   }
 
+  // upstream_ejections_total per server of `upstream`; empty for an upstream
+  // without [upstream.outlier]. For the snapshot's ResolvedUpstream.
+  const std::vector<prometheus::Counter*>& ejections(size_t upstream) const {
+    return ejections_[upstream];
+  }
+
  private:
   struct MethodSlot {
     prometheus::Histogram* duration = nullptr;
@@ -185,6 +192,7 @@ class MetricsBinding {
   std::vector<UpstreamSeries> upstreams_;           // config upstreams, then "none"
   std::vector<std::vector<RouteSlot>> per_worker_;  // [worker][route]
   std::vector<std::vector<HealthCheckSeries>> health_checks_;  // [upstream][server]
+  std::vector<std::vector<prometheus::Counter*>> ejections_;   // [upstream][server]
 };
 
 }  // namespace routemeter

@@ -335,7 +335,8 @@ upstream = "car"
       "connect_timeout": "1s",
       "response_timeout": "30s",
       "max_idle_connections": 64,
-      "health": null
+      "health": null,
+      "outlier": null
     }
   ],
   "route": [
