@@ -73,6 +73,11 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                                  .Help("Active health checks of upstream servers, by result (ok, "
                                        "failed).")
                                  .Register(*registry_)),
+      upstream_server_requests(prometheus::BuildCounter()
+                                   .Name(name(config, "upstream_server_requests_total"))
+                                   .Help("Requests per upstream server, by the status of the "
+                                         "attempt ([metrics] per_server).")
+                                   .Register(*registry_)),
       upstream_ejections(prometheus::BuildCounter()
                              .Name(name(config, "upstream_ejections_total"))
                              .Help("Passive outlier ejections of upstream servers.")
@@ -224,6 +229,26 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
     }
   }
 
+  // [metrics] per_server: each server's key, for its series made on first use.
+  per_server_ = config.metrics.per_server;
+  for (const UpstreamConfig& up : config.upstreams) {
+    upstream_names_.push_back(up.name);
+    std::vector<std::string>& names = server_names_.emplace_back();
+    for (const HostPort& hp : up.servers) {
+      names.push_back(hp.text());
+      if (!per_server_) continue;
+      const std::string key = "s:" + up.name + "/" + names.back();
+      metrics.retain(key);
+      keys_.push_back(key);
+    }
+  }
+  if (per_server_) {
+    server_codes_.resize(metrics.workers());
+    for (auto& ups : server_codes_) {
+      for (const UpstreamConfig& up : config.upstreams) ups.emplace_back(up.servers.size());
+    }
+  }
+
   // Ejection series per server of an upstream with [upstream.outlier].
   for (const UpstreamConfig& up : config.upstreams) {
     std::vector<prometheus::Counter*>& servers = ejections_.emplace_back();
@@ -309,6 +334,21 @@ prometheus::Counter& MetricsBinding::code_counter(MethodSlot& slot, size_t route
   return counter;
 }
 
+prometheus::Counter& MetricsBinding::server_code_counter(size_t worker, size_t upstream,
+                                                         size_t server, int code) {
+  CodeTable& table = server_codes_[worker][upstream][server];
+  for (const auto& [c, counter] : table) {
+    if (c == code) return *counter;
+  }
+  const std::string& name = upstream_names_[upstream];
+  const std::string& server_name = server_names_[upstream][server];
+  prometheus::Counter& counter =
+      add_child(metrics_, metrics_.upstream_server_requests, "s:" + name + "/" + server_name,
+                {{"upstream", name}, {"server", server_name}, {"code", std::to_string(code)}});
+  table.emplace_back(code, &counter);
+  return counter;
+}
+
 size_t MetricsBinding::route_slot(const RequestRecord& rec) const {
   return rec.route != nullptr ? rec.route->index : routes_.size() - 1;
 }
@@ -338,6 +378,10 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
   }
   if (rec.error != UpstreamError::kNone && us.errors[static_cast<size_t>(rec.error)] != nullptr) {
     us.errors[static_cast<size_t>(rec.error)]->Increment();
+  }
+  if (per_server_ && rec.server >= 0 && rs.upstream < upstream_names_.size()) {
+    server_code_counter(worker, rs.upstream, static_cast<size_t>(rec.server), rec.status)
+        .Increment();
   }
   const UpstreamTimes& times = rec.upstream_times;
   if (times.connected_ns != 0 && us.connect_duration != nullptr) {

@@ -94,6 +94,7 @@ struct MetricsConfig {
   std::vector<SummaryQuantile> summary_quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}};
   Duration summary_max_age = std::chrono::seconds(60);
   uint32_t summary_age_buckets = 5;
+  bool per_server = false;  // also count requests per upstream server
 };
 
 enum class LogFormat { kJson, kCombined };

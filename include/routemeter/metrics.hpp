@@ -84,6 +84,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& accept_errors;
   prometheus::Family<prometheus::Counter>& tls_handshakes;
   prometheus::Family<prometheus::Counter>& upstream_health_checks;
+  prometheus::Family<prometheus::Counter>& upstream_server_requests;
   prometheus::Family<prometheus::Counter>& upstream_ejections;
   std::shared_ptr<LatencySummaryFamily> request_latency;
   // Per upstream, observed per worker (worker_histogram.hpp).
@@ -193,6 +194,14 @@ class MetricsBinding {
   std::vector<std::vector<RouteSlot>> per_worker_;  // [worker][route]
   std::vector<std::vector<HealthCheckSeries>> health_checks_;  // [upstream][server]
   std::vector<std::vector<prometheus::Counter*>> ejections_;   // [upstream][server]
+  // [metrics] per_server: upstream_server_requests_total, status code ->
+  // child, per [worker][upstream][server]; filled on first use of a code.
+  using CodeTable = std::vector<std::pair<int, prometheus::Counter*>>;
+  bool per_server_ = false;
+  std::vector<std::vector<std::vector<CodeTable>>> server_codes_;
+  std::vector<std::vector<std::string>> server_names_;  // [upstream][server]
+  std::vector<std::string> upstream_names_;
+  prometheus::Counter& server_code_counter(size_t worker, size_t upstream, size_t server, int code);
 };
 
 }  // namespace routemeter
