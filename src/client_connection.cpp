@@ -685,6 +685,7 @@ void ClientConnection::record_finished() {
   if (forwarded_) {
     const Exchange::Outcome& o = exchange_.outcome();
     record_.server = o.server;
+    record_.upstream_times = o.times;
     if (record_.error == UpstreamError::kNone) record_.error = o.error;
     if (response_started_) record_.response_body_bytes = o.response_body_bytes;
   }

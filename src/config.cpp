@@ -137,7 +137,7 @@ void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics)
   constexpr std::string_view kPrefix = "metrics.";
   r.check_keys(t,
                {"namespace", "histogram_buckets", "summary_quantiles", "summary_max_age",
-                "summary_age_buckets"},
+                "summary_age_buckets", "per_server"},
                kPrefix);
   std::string name_space;
   if (r.read_string(t, "namespace", kPrefix, name_space)) {
@@ -176,6 +176,7 @@ void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics)
   r.read_duration(t, "summary_max_age", kPrefix, false, metrics.summary_max_age);
   r.read_unsigned<uint32_t>(t, "summary_age_buckets", kPrefix, 1, kMaxU32,
                             metrics.summary_age_buckets);
+  r.read_bool(t, "per_server", kPrefix, metrics.per_server);
 }
 
 void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {

@@ -186,6 +186,18 @@ void write_upstream(JsonWriter& w, const UpstreamConfig& u) {
   } else {
     w.null();
   }
+  w.key("outlier");
+  if (u.outlier.enabled) {
+    w.begin_object();
+    w.key("consecutive_failures");
+    w.value(uint64_t{u.outlier.consecutive_failures});
+    write_duration(w, "base_ejection_time", u.outlier.base_ejection_time);
+    w.key("max_ejection_percent");
+    w.value(uint64_t{u.outlier.max_ejection_percent});
+    w.end_object();
+  } else {
+    w.null();
+  }
   w.end_object();
 }
 
@@ -302,6 +314,8 @@ std::string config_to_json(const Config& c) {
   write_duration(w, "summary_max_age", c.metrics.summary_max_age);
   w.key("summary_age_buckets");
   w.value(uint64_t{c.metrics.summary_age_buckets});
+  w.key("per_server");
+  w.value(c.metrics.per_server);
   w.end_object();
 
   w.key("log");

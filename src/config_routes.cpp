@@ -117,6 +117,16 @@ void read_health(ConfigReader& r, const toml::table& t, const std::string& prefi
   r.read_unsigned<uint32_t>(t, "healthy_after", p, 1, kMaxU32, health.healthy_after);
 }
 
+void read_outlier(ConfigReader& r, const toml::table& t, const std::string& prefix,
+                  OutlierConfig& outlier) {
+  const std::string p = prefix + "outlier.";
+  r.check_keys(t, {"consecutive_failures", "base_ejection_time", "max_ejection_percent"}, p);
+  outlier.enabled = true;
+  r.read_unsigned<uint32_t>(t, "consecutive_failures", p, 1, kMaxU32, outlier.consecutive_failures);
+  r.read_duration(t, "base_ejection_time", p, false, outlier.base_ejection_time);
+  r.read_unsigned<uint32_t>(t, "max_ejection_percent", p, 0, 100, outlier.max_ejection_percent);
+}
+
 // One `servers` entry: "host:port", or { address = "host:port", weight = N }.
 bool read_server(ConfigReader& r, const toml::node& element, const std::string& what,
                  HostPort& address, uint32_t& weight) {
@@ -149,7 +159,7 @@ void read_upstream(ConfigReader& r, const toml::table& t, size_t index, Upstream
   const std::string& p = origin.prefix;
   r.check_keys(t,
                {"name", "servers", "balance", "connect_timeout", "response_timeout",
-                "max_idle_connections", "health"},
+                "max_idle_connections", "health", "outlier"},
                p);
   if (const toml::array* servers = r.read_array(t, "servers", p)) {
     if (servers->empty()) r.error(servers->source(), p + "servers: needs at least one server");
@@ -190,6 +200,9 @@ void read_upstream(ConfigReader& r, const toml::table& t, size_t index, Upstream
                             upstream.max_idle_connections);
   if (const toml::table* health = r.read_table(t, "health", p)) {
     read_health(r, *health, p, upstream.health);
+  }
+  if (const toml::table* outlier = r.read_table(t, "outlier", p)) {
+    read_outlier(r, *outlier, p, upstream.outlier);
   }
 }
 

@@ -36,7 +36,8 @@ void Exchange::start(std::shared_ptr<WorkerRuntime> runtime, const Request& req,
 }
 
 void Exchange::connect_and_send() {
-  const size_t server = pool_->pick_server(monotonic_ns());
+  const uint64_t now = monotonic_ns();
+  const size_t server = pool_->pick_server(now);
   if (server == UpstreamPool::kNoServer) {
     state_ = State::kConnecting;
     fail(UpstreamError::kNoHealthyServer);
@@ -52,10 +53,12 @@ void Exchange::connect_and_send() {
   }
   conn_->set_user(this);
   conn_->want_read(true);
+  outcome_.times = UpstreamTimes();
   if (conn_->connected()) {
     send_request();
     return;
   }
+  outcome_.times.connect_start_ns = now;
   state_ = State::kConnecting;
   conn_->want_write(true);
   arm_timer();
@@ -115,7 +118,10 @@ void Exchange::write_request() {
     return;
   }
   conn_->want_write(false);
-  if (body_ended_) state_ = State::kAwaitHead;
+  if (body_ended_) {
+    state_ = State::kAwaitHead;
+    outcome_.times.sent_ns = monotonic_ns();
+  }
   arm_timer();
 }
 
@@ -164,6 +170,7 @@ void Exchange::end_body() {
   body_ended_ = true;
   if (state_ == State::kSending && evbuffer_get_length(conn_->out()) == 0) {
     state_ = State::kAwaitHead;
+    outcome_.times.sent_ns = monotonic_ns();
     arm_timer();
   }
 }
@@ -180,6 +187,7 @@ void Exchange::on_upstream_writable() {
       return;
     }
     conn_->set_connected();
+    outcome_.times.connected_ns = monotonic_ns();
     send_request();
   } else if (state_ == State::kSending) {
     write_request();
@@ -307,7 +315,7 @@ void Exchange::parse_head() {
       evbuffer_drain(in, res.head_bytes);
       continue;
     }
-    pool_->upstream().report_success(conn_->server());
+    pool_->upstream().report_answer(conn_->server(), response_.status);
     const ResponsePlan plan =
         plan_response(req_.method, req_.client_http10, response_, req_.upgrade);
     if (plan.tunnel) {
@@ -333,6 +341,7 @@ void Exchange::parse_head() {
       upstream_reusable_ = false;
     }
     outcome_.status = response_.status;
+    outcome_.times.head_ns = monotonic_ns();
     relay_.start(plan.framing, response_.framing.content_length, plan.dechunk);
     state_ = State::kBody;
     client_.on_response_head(response_, plan);  // reads views into `in`: drain after

@@ -11,6 +11,10 @@ namespace {
 
 std::string name(const MetricsConfig& c, const char* suffix) { return c.name_space + "_" + suffix; }
 
+uint64_t ns_between(uint64_t from_ns, uint64_t to_ns) {
+  return to_ns > from_ns ? to_ns - from_ns : 0;
+}
+
 }  // namespace
 
 Metrics::Metrics(const MetricsConfig& config, size_t workers)
@@ -73,12 +77,31 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                          .Name(name(config, "tunnels_active"))
                          .Help("Upgraded (WebSocket) connections open, by upstream.")
                          .Register(*registry_)),
+      upstream_server_requests(prometheus::BuildCounter()
+                                   .Name(name(config, "upstream_server_requests_total"))
+                                   .Help("Requests per upstream server, by the status of the "
+                                         "attempt ([metrics] per_server).")
+                                   .Register(*registry_)),
+      upstream_ejections(prometheus::BuildCounter()
+                             .Name(name(config, "upstream_ejections_total"))
+                             .Help("Passive outlier ejections of upstream servers.")
+                             .Register(*registry_)),
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
+      upstream_connect_duration(std::make_shared<WorkerHistogramFamily>(
+          name(config, "upstream_connect_duration_seconds"),
+          "TCP connect time of each new upstream connection.", config.histogram_buckets, workers)),
+      upstream_header_duration(std::make_shared<WorkerHistogramFamily>(
+          name(config, "upstream_header_duration_seconds"),
+          "Time from the request's last byte written upstream to the response head read: the "
+          "upstream's own time.",
+          config.histogram_buckets, workers)),
       config_(config),
       workers_(workers) {
   collectables_.push_back(request_latency);
+  collectables_.push_back(upstream_connect_duration);
+  collectables_.push_back(upstream_header_duration);
   for (size_t l = 0; l < kAcceptListeners; ++l) {
     for (size_t r = 0; r < kAcceptReasons; ++r) {
       accept_error_series_[(l * kAcceptReasons) + r] = &accept_errors.Add(
@@ -151,6 +174,14 @@ void Metrics::on_created(const std::string& key, const void* child, std::functio
 
 namespace {
 
+WorkerHistogramFamily::Series* add_histogram(Metrics& metrics, WorkerHistogramFamily& family,
+                                             const std::string& key,
+                                             const prometheus::Labels& labels) {
+  WorkerHistogramFamily::Series& series = family.add(labels);
+  metrics.on_created(key, &series, [&family, &series] { family.remove(series); });
+  return &series;
+}
+
 template <typename T>
 T& add_child(Metrics& metrics, prometheus::Family<T>& family, const std::string& key,
              const prometheus::Labels& labels) {
@@ -176,6 +207,10 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
                        {{"upstream", name},
                         {"kind", std::string(upstream_error_name(static_cast<UpstreamError>(k)))}});
       }
+      s.connect_duration =
+          add_histogram(metrics, *metrics.upstream_connect_duration, key, {{"upstream", name}});
+      s.header_duration =
+          add_histogram(metrics, *metrics.upstream_header_duration, key, {{"upstream", name}});
     }
     return s;
   };
@@ -196,6 +231,40 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
                                  {{"upstream", up.name}, {"server", server}, {"result", "ok"}});
       servers[s].failed = &add_child(
           metrics, family, key, {{"upstream", up.name}, {"server", server}, {"result", "failed"}});
+    }
+  }
+
+  // [metrics] per_server: each server's key, for its series made on first use.
+  per_server_ = config.metrics.per_server;
+  for (const UpstreamConfig& up : config.upstreams) {
+    upstream_names_.push_back(up.name);
+    std::vector<std::string>& names = server_names_.emplace_back();
+    for (const HostPort& hp : up.servers) {
+      names.push_back(hp.text());
+      if (!per_server_) continue;
+      const std::string key = "s:" + up.name + "/" + names.back();
+      metrics.retain(key);
+      keys_.push_back(key);
+    }
+  }
+  if (per_server_) {
+    server_codes_.resize(metrics.workers());
+    for (auto& ups : server_codes_) {
+      for (const UpstreamConfig& up : config.upstreams) ups.emplace_back(up.servers.size());
+    }
+  }
+
+  // Ejection series per server of an upstream with [upstream.outlier].
+  for (const UpstreamConfig& up : config.upstreams) {
+    std::vector<prometheus::Counter*>& servers = ejections_.emplace_back();
+    if (!up.outlier.enabled) continue;
+    for (const HostPort& hp : up.servers) {
+      const std::string server = hp.text();
+      const std::string key = "s:" + up.name + "/" + server;
+      metrics.retain(key);
+      keys_.push_back(key);
+      servers.push_back(&add_child(metrics, metrics.upstream_ejections, key,
+                                   {{"upstream", up.name}, {"server", server}}));
     }
   }
 
@@ -270,6 +339,21 @@ prometheus::Counter& MetricsBinding::code_counter(MethodSlot& slot, size_t route
   return counter;
 }
 
+prometheus::Counter& MetricsBinding::server_code_counter(size_t worker, size_t upstream,
+                                                         size_t server, int code) {
+  CodeTable& table = server_codes_[worker][upstream][server];
+  for (const auto& [c, counter] : table) {
+    if (c == code) return *counter;
+  }
+  const std::string& name = upstream_names_[upstream];
+  const std::string& server_name = server_names_[upstream][server];
+  prometheus::Counter& counter =
+      add_child(metrics_, metrics_.upstream_server_requests, "s:" + name + "/" + server_name,
+                {{"upstream", name}, {"server", server_name}, {"code", std::to_string(code)}});
+  table.emplace_back(code, &counter);
+  return counter;
+}
+
 size_t MetricsBinding::route_slot(const RequestRecord& rec) const {
   return rec.route != nullptr ? rec.route->index : routes_.size() - 1;
 }
@@ -314,6 +398,17 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
   }
   if (rec.error != UpstreamError::kNone && us.errors[static_cast<size_t>(rec.error)] != nullptr) {
     us.errors[static_cast<size_t>(rec.error)]->Increment();
+  }
+  if (per_server_ && rec.server >= 0 && rs.upstream < upstream_names_.size()) {
+    server_code_counter(worker, rs.upstream, static_cast<size_t>(rec.server), rec.status)
+        .Increment();
+  }
+  const UpstreamTimes& times = rec.upstream_times;
+  if (times.connected_ns != 0 && us.connect_duration != nullptr) {
+    us.connect_duration->observe(worker, ns_between(times.connect_start_ns, times.connected_ns));
+  }
+  if (times.head_ns != 0 && times.sent_ns != 0 && us.header_duration != nullptr) {
+    us.header_duration->observe(worker, ns_between(times.sent_ns, times.head_ns));
   }
   // Last: a scrape that sees the request no longer in flight sees all of it.
   if (rec.in_flight) us.in_flight->Decrement();

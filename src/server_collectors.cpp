@@ -38,12 +38,13 @@ std::vector<prometheus::MetricFamily> ServerUpCollector::Collect() const {
                                {}};
   std::shared_ptr<const Snapshot> snap = current_();
   if (snap) {
+    const uint64_t now = monotonic_ns();
     for (const ResolvedUpstream& up : snap->upstreams()) {
       for (size_t s = 0; s < up.servers.size(); ++s) {
         prometheus::ClientMetric m;
         m.label.push_back({"server", up.server_names[s]});
         m.label.push_back({"upstream", up.config->name});
-        m.gauge.value = up.health[s].up() ? 1 : 0;
+        m.gauge.value = up.health[s].up() && !up.ejected(s, now) ? 1 : 0;
         fam.metric.push_back(m);
       }
     }

@@ -36,6 +36,13 @@ bool ServerHealth::claim_trial(uint64_t now_ns, uint64_t interval_ns) {
   return last_trial_ns_.compare_exchange_strong(last, now_ns, std::memory_order_relaxed);
 }
 
+void ServerHealth::eject(uint64_t now_ns, uint64_t base_ns) {
+  const uint32_t in_row = ejections_in_row_.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t factor = in_row >= 4 ? 10 : std::min<uint64_t>(uint64_t{1} << in_row, 10);
+  ejected_until_ns_.store(now_ns + (base_ns * factor), std::memory_order_relaxed);
+  outlier_failures_.store(0, std::memory_order_relaxed);
+}
+
 bool ServerHealth::check_passed(uint32_t healthy_after) {
   checks_failed_ = 0;
   if (checks_passed_ < healthy_after) ++checks_passed_;
@@ -71,6 +78,12 @@ void ServerHealth::inherit(const ServerHealth& old, bool active) {
                        std::memory_order_relaxed);
   last_trial_ns_.store(old.last_trial_ns_.load(std::memory_order_relaxed),
                        std::memory_order_relaxed);
+  outlier_failures_.store(old.outlier_failures_.load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
+  ejections_in_row_.store(old.ejections_in_row_.load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
+  ejected_until_ns_.store(old.ejected_until_ns_.load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
   down_.store(down, std::memory_order_relaxed);
 }
 
@@ -97,11 +110,13 @@ size_t ServerSelector::pick(uint64_t now_ns) {
   for (size_t s = 0; s < n; ++s) {
     ServerHealth& health = upstream_.health[s];
     const uint32_t down = health.down_reasons();
-    if (down == ServerHealth::kPassiveDown && health.claim_trial(now_ns, trial_interval_ns_)) {
+    const bool ejected = health.ejected(now_ns);
+    if (down == ServerHealth::kPassiveDown && !ejected &&
+        health.claim_trial(now_ns, trial_interval_ns_)) {
       return s;  // a trial request goes first
     }
-    eligible_[s] = down == 0 ? 1 : 0;
-    if (down == 0) {
+    eligible_[s] = down == 0 && !ejected ? 1 : 0;
+    if (eligible_[s] != 0) {
       ++eligible;
       total_weight += static_cast<uint64_t>(weights_[s]);
     }

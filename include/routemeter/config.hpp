@@ -95,6 +95,7 @@ struct MetricsConfig {
   std::vector<SummaryQuantile> summary_quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}};
   Duration summary_max_age = std::chrono::seconds(60);
   uint32_t summary_age_buckets = 5;
+  bool per_server = false;  // also count requests per upstream server
 };
 
 enum class LogFormat { kJson, kCombined };
@@ -123,6 +124,17 @@ struct HealthCheckConfig {
   uint32_t healthy_after = 2;
 };
 
+// Passive outlier ejection (docs/upstreams.md): `consecutive_failures` 5xx
+// answers or failed connects in a row take a server out for
+// base_ejection_time x 2^(ejections in a row), at most 10 x base, never
+// more than max_ejection_percent of the upstream's servers at once.
+struct OutlierConfig {
+  bool enabled = false;  // true when [upstream.outlier] is present
+  uint32_t consecutive_failures = 5;
+  Duration base_ejection_time = std::chrono::seconds(30);
+  uint32_t max_ejection_percent = 50;
+};
+
 struct UpstreamConfig {
   std::string name;
   std::vector<HostPort> servers;
@@ -132,6 +144,7 @@ struct UpstreamConfig {
   Duration response_timeout = std::chrono::seconds(30);
   uint32_t max_idle_connections = 64;  // keep-alive pool per worker and server
   HealthCheckConfig health;
+  OutlierConfig outlier;
   SourcePosition position;  // of the [[upstream]] table
 
   uint32_t weight(size_t server) const { return server < weights.size() ? weights[server] : 1; }

@@ -73,6 +73,7 @@ class Exchange final : public UpstreamUser {
     UpstreamError error = UpstreamError::kNone;
     int status = 0;  // the upstream's final status, once its head was handed over
     uint64_t response_body_bytes = 0;
+    UpstreamTimes times;
   };
 
   // Starts forwarding. `head` (the rendered upstream request head) is moved

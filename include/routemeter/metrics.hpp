@@ -35,6 +35,7 @@
 #include "routemeter/config.hpp"
 #include "routemeter/latency_summary.hpp"
 #include "routemeter/request_record.hpp"
+#include "routemeter/worker_histogram.hpp"
 
 namespace routemeter {
 
@@ -84,7 +85,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& tls_handshakes;
   prometheus::Family<prometheus::Counter>& upstream_health_checks;
   prometheus::Family<prometheus::Gauge>& tunnels_active;
+  prometheus::Family<prometheus::Counter>& upstream_server_requests;
+  prometheus::Family<prometheus::Counter>& upstream_ejections;
   std::shared_ptr<LatencySummaryFamily> request_latency;
+  // Per upstream, observed per worker (worker_histogram.hpp).
+  std::shared_ptr<WorkerHistogramFamily> upstream_connect_duration;
+  std::shared_ptr<WorkerHistogramFamily> upstream_header_duration;
 
   // A failed accept on a listener (accept_errors.hpp): +1 on a series
   // resolved at construction. Lock-free; any thread.
@@ -153,6 +159,12 @@ class MetricsBinding {
     return health_checks_[upstream][server];
   }
 
+  // upstream_ejections_total per server of `upstream`; empty for an upstream
+  // without [upstream.outlier]. For the snapshot's ResolvedUpstream.
+  const std::vector<prometheus::Counter*>& ejections(size_t upstream) const {
+    return ejections_[upstream];
+  }
+
  private:
   struct MethodSlot {
     prometheus::Histogram* duration = nullptr;
@@ -173,6 +185,8 @@ class MetricsBinding {
     prometheus::Gauge* in_flight = nullptr;
     prometheus::Gauge* tunnels = nullptr;
     std::array<prometheus::Counter*, kUpstreamErrorKinds> errors{};
+    WorkerHistogramFamily::Series* connect_duration = nullptr;  // null for "none"
+    WorkerHistogramFamily::Series* header_duration = nullptr;
   };
 
   size_t route_slot(const RequestRecord& rec) const;
@@ -186,6 +200,15 @@ class MetricsBinding {
   std::vector<UpstreamSeries> upstreams_;           // config upstreams, then "none"
   std::vector<std::vector<RouteSlot>> per_worker_;  // [worker][route]
   std::vector<std::vector<HealthCheckSeries>> health_checks_;  // [upstream][server]
+  std::vector<std::vector<prometheus::Counter*>> ejections_;   // [upstream][server]
+  // [metrics] per_server: upstream_server_requests_total, status code ->
+  // child, per [worker][upstream][server]; filled on first use of a code.
+  using CodeTable = std::vector<std::pair<int, prometheus::Counter*>>;
+  bool per_server_ = false;
+  std::vector<std::vector<std::vector<CodeTable>>> server_codes_;
+  std::vector<std::vector<std::string>> server_names_;  // [upstream][server]
+  std::vector<std::string> upstream_names_;
+  prometheus::Counter& server_code_counter(size_t worker, size_t upstream, size_t server, int code);
 };
 
 }  // namespace routemeter

@@ -27,6 +27,15 @@ std::string_view upstream_error_name(UpstreamError e);
 // timeouts, 502 for the rest (0 for kNone).
 int upstream_error_status(UpstreamError e);
 
+// When the upstream side of one exchange reached each phase (monotonic_ns;
+// 0: not reached). The exchange fills them for the attempt that answered.
+struct UpstreamTimes {
+  uint64_t connect_start_ns = 0;  // a new connection's connect began
+  uint64_t connected_ns = 0;      // ... and completed (0 for a pooled connection)
+  uint64_t sent_ns = 0;           // the request's last byte was written upstream
+  uint64_t head_ns = 0;           // the final response head was parsed
+};
+
 struct RequestRecord {
   const Route* route = nullptr;  // nullptr: unmatched (or rejected before routing)
   http::Method method = http::Method::kOther;
@@ -37,7 +46,8 @@ struct RequestRecord {
   uint64_t end_ns = 0;    // monotonic: last response byte written
   int64_t server = -1;    // index of the upstream server used, -1 if none
   UpstreamError error = UpstreamError::kNone;
-  bool in_flight = false;  // counted in requests_in_flight (begin() was called)
+  UpstreamTimes upstream_times;  // connect and header durations
+  bool in_flight = false;        // counted in requests_in_flight (begin() was called)
   void clear() { *this = RequestRecord(); }
 };
 

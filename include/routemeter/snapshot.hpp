@@ -26,14 +26,32 @@ struct ResolvedUpstream {
   std::vector<SocketAddress> servers;      // same order as config->servers
   std::vector<std::string> server_names;   // "host:port" as configured
   std::unique_ptr<ServerHealth[]> health;  // one per server (upstream_pool.hpp), all threads
+  // routemeter_upstream_ejections_total per server ([upstream.outlier] and
+  // metrics only; else empty). Counted by whichever worker ejects.
+  std::vector<prometheus::Counter*> ejections;
+  // Held (never waited for) while a worker decides an ejection, so that
+  // max_ejection_percent holds across workers.
+  std::unique_ptr<std::atomic<bool>> ejecting = std::make_unique<std::atomic<bool>>(false);
 
   // The passive side of the servers' health, for the workers' exchanges:
   // a failed connect, an answer (ServerHealth::connect_failed, answered).
   void report_failure(size_t server, uint64_t now_ns) const;
   void report_success(size_t server) const;
+  // The server's final response head had `status`: report_success, and for
+  // [upstream.outlier] a 5xx adds to its run of failures (maybe ejecting
+  // it), anything else ends the run.
+  void report_answer(size_t server, int status) const;
+  // Whether `server` is ejected at `now_ns` (for server_up).
+  bool ejected(size_t server, uint64_t now_ns) const { return health[server].ejected(now_ns); }
   // Whether a request may go to `server` now: up, or only passively down and
   // due a trial request (which this claims).
   bool eligible(size_t server, uint64_t now_ns) const;
+
+ private:
+  // A 5xx or a failed connect of `server` for [upstream.outlier]: ejects it
+  // once its run reaches consecutive_failures, unless max_ejection_percent
+  // of the servers are out already.
+  void outlier_failure(size_t server, uint64_t now_ns) const;
 };
 
 class Snapshot {

@@ -36,7 +36,12 @@ class UpstreamPool;
 //   active: `unhealthy_after` failed health checks in a row; it ends after
 //     `healthy_after` passed checks in a row. Only the health checker sets
 //     and clears it.
-// up() is true when neither holds: routemeter_upstream_server_up.
+// up() is true when neither holds. Apart from both, outlier ejection
+// ([upstream.outlier]): `consecutive_failures` 5xx answers or failed connects
+// in a row eject the server until a time (base_ejection_time x 2^(ejections
+// in a row), at most 10 x base); the run of ejections ends with the first
+// answer below 500. ResolvedUpstream decides (max_ejection_percent).
+// routemeter_upstream_server_up is up() && !ejected(now).
 // Workers call the "workers" members; the health checker's thread (the main
 // thread) the others. A pick that sees a change a moment late does no harm.
 class ServerHealth {
@@ -57,6 +62,29 @@ class ServerHealth {
   // most one per `interval_ns` across all workers (true claims it).
   bool claim_trial(uint64_t now_ns, uint64_t interval_ns);
 
+  // --- outlier ejection, workers ---
+  // A 5xx answer or a failed connect; true when the run of them reached
+  // `consecutive` (the caller may then eject).
+  bool outlier_failed(uint32_t consecutive) {
+    return outlier_failures_.fetch_add(1, std::memory_order_relaxed) + 1 >= consecutive;
+  }
+  // An answer below 500: both runs end (loads first: on the hot path
+  // nothing is written).
+  void outlier_succeeded() {
+    if (outlier_failures_.load(std::memory_order_relaxed) != 0) {
+      outlier_failures_.store(0, std::memory_order_relaxed);
+    }
+    if (ejections_in_row_.load(std::memory_order_relaxed) != 0) {
+      ejections_in_row_.store(0, std::memory_order_relaxed);
+    }
+  }
+  // Out of the balance until base_ns x 2^(ejections in a row) from now, at
+  // most 10 x base_ns; the run of failures starts over.
+  void eject(uint64_t now_ns, uint64_t base_ns);
+  bool ejected(uint64_t now_ns) const {
+    return now_ns < ejected_until_ns_.load(std::memory_order_relaxed);
+  }
+
   // --- the health checker's thread ---
   // One health check's result; true when it changed the active state.
   bool check_passed(uint32_t healthy_after);
@@ -71,6 +99,9 @@ class ServerHealth {
   std::atomic<uint32_t> connect_failures_{0};  // in a row
   std::atomic<uint64_t> down_since_ns_{0};     // passively down since
   std::atomic<uint64_t> last_trial_ns_{0};
+  std::atomic<uint32_t> outlier_failures_{0};  // 5xx or failed connects in a row
+  std::atomic<uint32_t> ejections_in_row_{0};
+  std::atomic<uint64_t> ejected_until_ns_{0};
   uint32_t checks_failed_ = 0;  // in a row; the health checker's thread only
   uint32_t checks_passed_ = 0;
 };
@@ -85,7 +116,8 @@ class ServerHealth {
 //                in-flight requests relative to its weight wins (ties: the
 //                first drawn); a PRNG per selector, seeded by its owner
 // A server only passively down and due for a trial request takes the request
-// first (ServerHealth::claim_trial). When no server is up, every server is
+// first (ServerHealth::claim_trial). An ejected server takes none until its
+// ejection ends. When no server is up, every server is
 // tried in turn (plain round robin over all): a restarted server serves the
 // next request. Allocates nothing per pick. One worker thread only.
 class ServerSelector {

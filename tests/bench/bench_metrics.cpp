@@ -1,5 +1,6 @@
 // The cost of metrics: the whole per-request record (requests_total, in-flight
-// up/down, histogram, summary sketch, bytes) through MetricsBinding, single
+// up/down, histogram, summary sketch, bytes, the upstream connect/header
+// histograms) through MetricsBinding, single
 // threaded and from 2 threads at once, and rendering /metrics with ~10,000
 // series (bars: <= 300 ns per record, <= 50 ms per render). Figures:
 // docs/performance.md, section "Metrics on the request path".
@@ -69,6 +70,13 @@ void BM_RecordRequest(benchmark::State& state) {
     rec.start_ns = t;
     t += 150'000 + (t % 7) * 10'000;
     rec.end_ns = t;
+    // The upstream's part: a pooled connection, one new one in 16.
+    if ((t & 15) == 0) {
+      rec.upstream_times.connect_start_ns = rec.start_ns + 1'000;
+      rec.upstream_times.connected_ns = rec.start_ns + 60'000;
+    }
+    rec.upstream_times.sent_ns = rec.start_ns + 70'000;
+    rec.upstream_times.head_ns = t - 20'000;
     g_shared->binding.begin(static_cast<size_t>(state.thread_index()), rec);
     g_shared->binding.record(static_cast<size_t>(state.thread_index()), rec);
   }
@@ -78,6 +86,13 @@ void BM_RecordRequest(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RecordRequest)->Threads(1)->Threads(2)->UseRealTime();
+
+// The clock read the exchange adds per request for the upstream timing (two:
+// request sent, head parsed; one more per new connection).
+void BM_MonotonicNs(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(routemeter::monotonic_ns());
+}
+BENCHMARK(BM_MonotonicNs);
 
 void BM_RenderMetrics(benchmark::State& state) {
   // 50 upstreams x 10 routes x 4 methods x 5 codes = 10,000 requests_total

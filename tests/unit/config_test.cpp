@@ -321,7 +321,8 @@ upstream = "car"
     "histogram_buckets": [0.5, 1],
     "summary_quantiles": [[0.5, 0.05]],
     "summary_max_age": "1m",
-    "summary_age_buckets": 5
+    "summary_age_buckets": 5,
+    "per_server": false
   },
   "log": {
     "access": "C:\\logs\\\"a\"\tb",
@@ -336,7 +337,8 @@ upstream = "car"
       "connect_timeout": "1s",
       "response_timeout": "30s",
       "max_idle_connections": 64,
-      "health": null
+      "health": null,
+      "outlier": null
     }
   ],
   "route": [
@@ -368,4 +370,14 @@ TEST_CASE("the JSON of a config without a token says so", "[config]") {
   CHECK(json.find("\"token_set\": false") != std::string::npos);
   CHECK(json.find("\"upstream\": []") != std::string::npos);
   CHECK(json.find("\"route\": []") != std::string::npos);
+}
+
+TEST_CASE("[metrics] per_server is off by default and takes a boolean", "[config]") {
+  ConfigLoadResult off = load("");
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.config->metrics.per_server);
+  ConfigLoadResult on = load("[metrics]\nper_server = true\n");
+  REQUIRE(on.ok());
+  CHECK(on.config->metrics.per_server);
+  CHECK_FALSE(load("[metrics]\nper_server = 1\n").ok());
 }
