@@ -5,6 +5,7 @@
 #
 #   scripts/fresh-check.sh                 every build variant test.sh runs by default
 #   ROUTEMETER_TEST_BUILDS=release scripts/fresh-check.sh   passed through to test.sh
+#   ROUTEMETER_TEST_CHECKS= ...                             so is this ("" skips the checks)
 #   FRESH_ROOT=/var/tmp/rm-root scripts/fresh-check.sh      where the root goes
 #   FRESH_KEEP=1 ...                                        keep the root afterwards
 #   FRESH_MIRROR=http://...                                 the Debian mirror
@@ -69,6 +70,7 @@ echo "fresh-check: running scripts/test.sh in the fresh root (commit $rev)"
 set +e
 chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin \
   LANG=C.UTF-8 TERM=dumb ${ROUTEMETER_TEST_BUILDS:+ROUTEMETER_TEST_BUILDS="$ROUTEMETER_TEST_BUILDS"} \
+  ${ROUTEMETER_TEST_CHECKS+ROUTEMETER_TEST_CHECKS="$ROUTEMETER_TEST_CHECKS"} \
   /bin/bash -c 'cd /src/routemeter && scripts/test.sh' 2>&1 | tee "/var/tmp/routemeter-fresh-$rev.log"
 status=${PIPESTATUS[0]}
 set -e
