@@ -109,12 +109,17 @@ ResponsePlan plan_response(http::Method request_method, bool client_http10,
   return plan;
 }
 
-void render_interim_response(const http::ResponseHead& response, std::string& out) {
+// "HTTP/1.1 <status> <reason>\r\n", replacing `out`: every response head we send.
+static void status_line(const http::ResponseHead& response, std::string& out) {
   out.assign("HTTP/1.1 ");
   out += std::to_string(response.status);
   out += ' ';
   out.append(response.reason.empty() ? reason_phrase(response.status) : response.reason);
   out += "\r\n";
+}
+
+void render_interim_response(const http::ResponseHead& response, std::string& out) {
+  status_line(response, out);
   const http::HopByHop hop(response.headers);
   for (const http::Header& f : response.headers) {
     if (!hop.contains(f.name)) append_field(out, f.name, f.value);
@@ -126,11 +131,7 @@ void render_client_response(const http::ResponseHead& response, const ResponsePl
                             bool close, bool client_http10, std::string& out) {
   const http::ResponseHead& r = response;
   std::string& h = out;
-  h.assign("HTTP/1.1 ");
-  h += std::to_string(r.status);
-  h += ' ';
-  h.append(r.reason.empty() ? reason_phrase(r.status) : r.reason);
-  h += "\r\n";
+  status_line(r, h);
   const http::HopByHop hop(r.headers);
   for (const http::Header& f : r.headers) {
     if (plan.tunnel && http::iequals(f.name, "upgrade")) {
