@@ -172,6 +172,16 @@ void write_route(JsonWriter& w, const RouteConfig& r) {
   w.value(r.upstream);
   w.key("strip_prefix");
   w.value(r.strip_prefix);
+  w.key("slo");
+  if (r.slo) {
+    w.begin_object();
+    write_duration(w, "latency", r.slo->latency);
+    w.key("objective");
+    w.value(r.slo->objective);
+    w.end_object();
+  } else {
+    w.null();
+  }
   w.end_object();
 }
 

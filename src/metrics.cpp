@@ -1,5 +1,6 @@
 #include "routemeter/metrics.hpp"
 
+#include <chrono>
 #include <sstream>
 
 #include "routemeter/http.hpp"
@@ -64,6 +65,11 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                          .Help("TLS handshakes on the HTTPS listeners, by result (failed: also "
                                "timed out, and plain HTTP sent to a TLS port).")
                          .Register(*registry_)),
+      slo_requests(prometheus::BuildCounter()
+                       .Name(name(config, "slo_requests_total"))
+                       .Help("Requests on routes with an slo, by result: good (no 5xx, within "
+                             "the latency), slow (no 5xx, slower), error (5xx).")
+                       .Register(*registry_)),
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
@@ -176,6 +182,9 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
     RouteSeries r;
     r.labels = {{"upstream", rc.upstream}, {"route", rc.name}};
     r.upstream = rc.upstream_index;
+    if (rc.slo) {
+      r.slo_latency_ns = static_cast<uint64_t>(std::chrono::nanoseconds(rc.slo->latency).count());
+    }
     routes_.push_back(r);
   }
   RouteSeries unmatched;
@@ -189,6 +198,14 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
     keys_.push_back(key);
     r.request_bytes = &add_child(metrics, metrics.request_bytes, key, r.labels);
     r.response_bytes = &add_child(metrics, metrics.response_bytes, key, r.labels);
+    if (r.slo_latency_ns != 0) {
+      // Every result from the start, at 0: a burn-rate ratio needs all three.
+      for (size_t k = 0; k < kSloResults; ++k) {
+        prometheus::Labels labels = r.labels;
+        labels["result"] = std::string(slo_result_name(static_cast<SloResult>(k)));
+        r.slo[k] = &add_child(metrics, metrics.slo_requests, key, labels);
+      }
+    }
   }
 
   per_worker_.resize(metrics.workers());
@@ -260,9 +277,13 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
   UpstreamSeries& us = upstreams_[rs.upstream];
   MethodSlot& slot = resolve(worker, route, method);
   code_counter(slot, route, method, rec.status).Increment();
-  const double seconds =
-      rec.end_ns > rec.start_ns ? static_cast<double>(rec.end_ns - rec.start_ns) * 1e-9 : 0.0;
+  const uint64_t duration_ns = rec.end_ns > rec.start_ns ? rec.end_ns - rec.start_ns : 0;
+  const double seconds = static_cast<double>(duration_ns) * 1e-9;
   slot.duration->Observe(seconds);
+  if (rs.slo_latency_ns != 0) {
+    rs.slo[static_cast<size_t>(classify_slo(rec.status, duration_ns, rs.slo_latency_ns))]
+        ->Increment();
+  }
   slot.latency->observe(worker, seconds, rec.end_ns);
   if (rec.request_body_bytes != 0) {
     rs.request_bytes->Increment(static_cast<double>(rec.request_body_bytes));

@@ -13,6 +13,7 @@
 #include "routemeter/log.hpp"
 #include "routemeter/net.hpp"
 #include "routemeter/server_collectors.hpp"
+#include "routemeter/slo.hpp"
 
 namespace routemeter {
 namespace {
@@ -160,6 +161,7 @@ int Server::run() {
       std::make_shared<BuildInfoCollector>(ns, build::kVersion, build::kRevision));
   collectors_.push_back(std::make_shared<ServerUpCollector>(ns, [this] { return snapshot_; }));
   collectors_.push_back(std::make_shared<TlsExpiryCollector>(ns, [this] { return snapshot_; }));
+  collectors_.push_back(std::make_shared<SloCollector>(ns, [this] { return snapshot_; }));
   for (auto& c : collectors_) metrics_->add_collectable(c);
   metrics_->config_last_reload_successful.Add({}).Set(1);
   metrics_->config_last_reload_success_timestamp.Add({}).Set(unix_now());

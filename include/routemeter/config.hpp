@@ -128,6 +128,15 @@ struct UpstreamConfig {
 
 enum class PathMatch { kExact, kPrefix, kRegex };
 
+// A route's `slo`: a request is good when it is answered without a 5xx within
+// `latency`, slow when it is answered without a 5xx later, an error with a
+// 5xx (routemeter_slo_requests_total; docs/metrics.md, "SLOs").
+struct SloConfig {
+  Duration latency{0};   // > 0
+  double objective = 0;  // the share of good requests aimed for, in (0, 1)
+  bool operator==(const SloConfig&) const = default;
+};
+
 struct RouteConfig {
   std::string name;
   PathMatch match = PathMatch::kPrefix;
@@ -137,7 +146,8 @@ struct RouteConfig {
   std::string upstream;
   size_t upstream_index = 0;  // index into Config::upstreams, resolved by validation
   bool strip_prefix = false;
-  SourcePosition position;  // of the [[route]] table
+  std::optional<SloConfig> slo;  // no `slo` key: no SLO accounting
+  SourcePosition position;       // of the [[route]] table
 };
 
 struct Config {

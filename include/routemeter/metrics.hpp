@@ -35,6 +35,7 @@
 #include "routemeter/config.hpp"
 #include "routemeter/latency_summary.hpp"
 #include "routemeter/request_record.hpp"
+#include "routemeter/slo.hpp"
 
 namespace routemeter {
 
@@ -82,6 +83,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& config_reloads_total;
   prometheus::Family<prometheus::Counter>& accept_errors;
   prometheus::Family<prometheus::Counter>& tls_handshakes;
+  prometheus::Family<prometheus::Counter>& slo_requests;
   std::shared_ptr<LatencySummaryFamily> request_latency;
 
   // A failed accept on a listener (accept_errors.hpp): +1 on a series
@@ -150,6 +152,9 @@ class MetricsBinding {
     size_t upstream = 0;        // index into upstreams_ (last = "none")
     prometheus::Counter* request_bytes = nullptr;
     prometheus::Counter* response_bytes = nullptr;
+    // With an `slo`: slo_requests_total by SloResult, and its latency.
+    std::array<prometheus::Counter*, kSloResults> slo{};
+    uint64_t slo_latency_ns = 0;  // 0: the route has no `slo`
   };
   struct UpstreamSeries {
     prometheus::Gauge* in_flight = nullptr;

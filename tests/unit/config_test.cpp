@@ -260,6 +260,7 @@ path = "/x"
 methods = ["get"]
 host = "Cars.Example.com"
 upstream = "car"
+slo = { latency = "1500ms", objective = 0.995 }
 [[route]]
 name = "re"
 path_regex = "^/v[0-9]+/"
@@ -318,7 +319,11 @@ upstream = "car"
       "methods": ["GET"],
       "host": "cars.example.com",
       "upstream": "car",
-      "strip_prefix": false
+      "strip_prefix": false,
+      "slo": {
+        "latency": "1500ms",
+        "objective": 0.995
+      }
     },
     {
       "name": "re",
@@ -326,7 +331,8 @@ upstream = "car"
       "methods": [],
       "host": null,
       "upstream": "car",
-      "strip_prefix": false
+      "strip_prefix": false,
+      "slo": null
     }
   ]
 }
