@@ -5,6 +5,7 @@
 // docs/performance.md, section "Metrics on the request path".
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -20,7 +21,8 @@ using routemeter::MetricsBinding;
 using routemeter::RequestRecord;
 using routemeter::Router;
 
-std::shared_ptr<Config> make_config(int upstreams, int routes_per_upstream) {
+// Every route gets an `slo` when `slo` is set (routemeter_slo_requests_total).
+std::shared_ptr<Config> make_config(int upstreams, int routes_per_upstream, bool slo = false) {
   auto c = std::make_shared<Config>();
   for (int u = 0; u < upstreams; ++u) {
     routemeter::UpstreamConfig up;
@@ -34,6 +36,7 @@ std::shared_ptr<Config> make_config(int upstreams, int routes_per_upstream) {
       rc.path = "/" + rc.name + "/";
       rc.upstream = up.name;
       rc.upstream_index = static_cast<size_t>(u);
+      if (slo) rc.slo = routemeter::SloConfig{std::chrono::milliseconds(300), 0.999};
       c->routes.push_back(rc);
     }
   }
@@ -41,8 +44,8 @@ std::shared_ptr<Config> make_config(int upstreams, int routes_per_upstream) {
 }
 
 struct Fixture {
-  explicit Fixture(int workers, int upstreams = 2, int routes = 2)
-      : config(make_config(upstreams, routes)),
+  explicit Fixture(int workers, int upstreams = 2, int routes = 2, bool slo = false)
+      : config(make_config(upstreams, routes, slo)),
         metrics(config->metrics, static_cast<size_t>(workers)),
         router(*config),
         binding(metrics, *config) {}
@@ -54,8 +57,11 @@ struct Fixture {
 
 Fixture* g_shared = nullptr;
 
+// state.range(0): 1 = every route has an slo.
 void BM_RecordRequest(benchmark::State& state) {
-  if (state.thread_index() == 0) g_shared = new Fixture(state.threads());
+  if (state.thread_index() == 0) {
+    g_shared = new Fixture(state.threads(), 2, 2, state.range(0) != 0);
+  }
   // Catch2-style barrier: google benchmark syncs threads before the loop.
   RequestRecord rec;
   uint64_t t = 1'000'000'000;
@@ -77,7 +83,7 @@ void BM_RecordRequest(benchmark::State& state) {
     g_shared = nullptr;
   }
 }
-BENCHMARK(BM_RecordRequest)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_RecordRequest)->ArgName("slo")->Arg(0)->Arg(1)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_RenderMetrics(benchmark::State& state) {
   // 50 upstreams x 10 routes x 4 methods x 5 codes = 10,000 requests_total
