@@ -33,6 +33,9 @@ using config_detail::quoted;
 constexpr int64_t kMaxWorkers = 1024;
 constexpr int64_t kMaxU32 = 0xffffffff;
 constexpr int64_t kMaxI64 = std::numeric_limits<int64_t>::max();
+// Each sketch monitors 6 x top_paths paths (top_paths.hpp); 1000 shown per
+// route is already more than a page of JSON anyone reads.
+constexpr uint32_t kMaxTopPaths = 1000;
 // A config file is a few KiB; this only keeps a wrong --config (/dev/zero)
 // from eating memory.
 constexpr size_t kMaxFileBytes = 16 * 1024 * 1024;
@@ -136,7 +139,7 @@ void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics)
   constexpr std::string_view kPrefix = "metrics.";
   r.check_keys(t,
                {"namespace", "histogram_buckets", "summary_quantiles", "summary_max_age",
-                "summary_age_buckets"},
+                "summary_age_buckets", "top_paths"},
                kPrefix);
   std::string name_space;
   if (r.read_string(t, "namespace", kPrefix, name_space)) {
@@ -175,6 +178,7 @@ void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics)
   r.read_duration(t, "summary_max_age", kPrefix, false, metrics.summary_max_age);
   r.read_unsigned<uint32_t>(t, "summary_age_buckets", kPrefix, 1, kMaxU32,
                             metrics.summary_age_buckets);
+  r.read_unsigned<uint32_t>(t, "top_paths", kPrefix, 0, kMaxTopPaths, metrics.top_paths);
 }
 
 void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {

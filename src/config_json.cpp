@@ -274,6 +274,8 @@ std::string config_to_json(const Config& c) {
   write_duration(w, "summary_max_age", c.metrics.summary_max_age);
   w.key("summary_age_buckets");
   w.value(uint64_t{c.metrics.summary_age_buckets});
+  w.key("top_paths");
+  w.value(uint64_t{c.metrics.top_paths});
   w.end_object();
 
   w.key("log");

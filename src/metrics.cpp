@@ -8,6 +8,10 @@
 #include "routemeter/text_format.hpp"
 
 namespace routemeter {
+
+static_assert(RawPath::kMaxBytes == PathSketch::kMaxPathBytes,
+              "a recorded path is cut where the sketch would cut it");
+
 namespace {
 
 std::string name(const MetricsConfig& c, const char* suffix) { return c.name_space + "_" + suffix; }
@@ -74,7 +78,8 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
       config_(config),
-      workers_(workers) {
+      workers_(workers),
+      top_paths_(config.top_paths, workers) {
   collectables_.push_back(request_latency);
   for (size_t l = 0; l < kAcceptListeners; ++l) {
     for (size_t r = 0; r < kAcceptReasons; ++r) {
@@ -198,6 +203,7 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
     keys_.push_back(key);
     r.request_bytes = &add_child(metrics, metrics.request_bytes, key, r.labels);
     r.response_bytes = &add_child(metrics, metrics.response_bytes, key, r.labels);
+    r.top_paths = metrics.top_paths().route(key);
     if (r.slo_latency_ns != 0) {
       // Every result from the start, at 0: a burn-rate ratio needs all three.
       for (size_t k = 0; k < kSloResults; ++k) {
@@ -264,6 +270,16 @@ size_t MetricsBinding::route_slot(const RequestRecord& rec) const {
   return rec.route != nullptr ? rec.route->index : routes_.size() - 1;
 }
 
+std::vector<TopPathsRoute> MetricsBinding::top_paths_routes() const {
+  std::vector<TopPathsRoute> out;
+  for (const RouteSeries& r : routes_) {
+    if (r.top_paths) {
+      out.push_back({r.labels.at("route"), r.labels.at("upstream"), r.top_paths.get()});
+    }
+  }
+  return out;
+}
+
 void MetricsBinding::begin(size_t, RequestRecord& rec) {
   if (rec.in_flight) return;
   rec.in_flight = true;
@@ -285,6 +301,10 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
         ->Increment();
   }
   slot.latency->observe(worker, seconds, rec.end_ns);
+  if (rs.top_paths && rec.path.size != 0) {
+    rs.top_paths->observe(worker, rec.path.view(), rec.path.truncated, rec.status, duration_ns,
+                          rec.end_ns);
+  }
   if (rec.request_body_bytes != 0) {
     rs.request_bytes->Increment(static_cast<double>(rec.request_body_bytes));
   }

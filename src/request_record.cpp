@@ -1,5 +1,7 @@
 #include "routemeter/request_record.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <ctime>
 
 namespace routemeter {
@@ -38,6 +40,12 @@ int upstream_error_status(UpstreamError e) {
       return 502;
   }
   return 502;
+}
+
+void RawPath::assign(std::string_view path) {
+  truncated = path.size() > kMaxBytes;
+  size = static_cast<uint16_t>(std::min(path.size(), kMaxBytes));
+  std::memcpy(bytes, path.data(), size);
 }
 
 uint64_t monotonic_ns() {

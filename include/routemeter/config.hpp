@@ -93,6 +93,7 @@ struct MetricsConfig {
   std::vector<SummaryQuantile> summary_quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}};
   Duration summary_max_age = std::chrono::seconds(60);
   uint32_t summary_age_buckets = 5;
+  uint32_t top_paths = 20;  // raw paths reported per route by GET /debug/paths; 0 = off
 };
 
 enum class LogFormat { kJson, kCombined };

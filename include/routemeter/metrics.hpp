@@ -36,6 +36,7 @@
 #include "routemeter/latency_summary.hpp"
 #include "routemeter/request_record.hpp"
 #include "routemeter/slo.hpp"
+#include "routemeter/top_paths.hpp"
 
 namespace routemeter {
 
@@ -63,6 +64,8 @@ class Metrics {
   ~Metrics();
 
   prometheus::Registry& registry() { return *registry_; }
+  // The routes' top paths (GET /debug/paths); off with [metrics] top_paths = 0.
+  TopPaths& top_paths() { return top_paths_; }
   const MetricsConfig& config() const { return config_; }
   size_t workers() const { return workers_; }
   // Adds a scrape-time collector (it must outlive this object).
@@ -112,6 +115,7 @@ class Metrics {
 
   MetricsConfig config_;
   size_t workers_;
+  TopPaths top_paths_;
   // accept_errors children, every listener x reason (all exposed from the start).
   std::array<prometheus::Counter*, kAcceptListeners * kAcceptReasons> accept_error_series_{};
   std::array<prometheus::Counter*, 2> tls_handshake_series_{};  // [TlsHandshakeResult]
@@ -136,6 +140,9 @@ class MetricsBinding {
   }
   // A worker finished a TLS handshake (Metrics::count_tls_handshake).
   void count_tls_handshake(TlsHandshakeResult result) { metrics_.count_tls_handshake(result); }
+  // The routes (config order, then "unmatched") with their top paths, for
+  // GET /debug/paths; empty when top paths are off. Any thread.
+  std::vector<TopPathsRoute> top_paths_routes() const;
 
  private:
   struct MethodSlot {
@@ -154,7 +161,8 @@ class MetricsBinding {
     prometheus::Counter* response_bytes = nullptr;
     // With an `slo`: slo_requests_total by SloResult, and its latency.
     std::array<prometheus::Counter*, kSloResults> slo{};
-    uint64_t slo_latency_ns = 0;  // 0: the route has no `slo`
+    uint64_t slo_latency_ns = 0;               // 0: the route has no `slo`
+    std::shared_ptr<RouteTopPaths> top_paths;  // null: [metrics] top_paths = 0
   };
   struct UpstreamSeries {
     prometheus::Gauge* in_flight = nullptr;
