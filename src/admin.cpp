@@ -116,7 +116,11 @@ void AdminServer::on_request(evhttp_request* req) {
   connections_->request_read(req);
   const char* uri = evhttp_request_get_uri(req);
   std::string_view path = uri != nullptr ? uri : "/";
-  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  std::string_view query;
+  if (auto q = path.find('?'); q != std::string_view::npos) {
+    query = path.substr(q + 1);
+    path = path.substr(0, q);
+  }
   std::string_view method;
   switch (evhttp_request_get_command(req)) {
     case EVHTTP_REQ_GET:
@@ -135,7 +139,7 @@ void AdminServer::on_request(evhttp_request* req) {
   evkeyvalq* in = evhttp_request_get_input_headers(req);
   const char* auth = evhttp_find_header(in, "Authorization");
   const char* ae = evhttp_find_header(in, "Accept-Encoding");
-  AdminRequest areq{method, path, ae != nullptr ? ae : ""};
+  AdminRequest areq{method, path, ae != nullptr ? ae : "", query};
   AdminResponse res = handle(areq, auth != nullptr ? auth : "");
 
   evkeyvalq* out = evhttp_request_get_output_headers(req);
@@ -182,7 +186,60 @@ std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate) {
                      if (!r.message.empty()) body += r.message + "\n";
                      return AdminResponse{r.ok ? 200 : 400, "text/plain; charset=utf-8", body};
                    }});
+  table.push_back(
+      {"/debug/paths", "GET", "most frequent raw paths per route (JSON; ?route=NAME)", true,
+       [&delegate](const AdminRequest& req) {
+         std::vector<std::pair<std::string, std::string>> params;
+         if (!parse_query(req.query, params)) {
+           return AdminResponse{400, "text/plain; charset=utf-8", "malformed query string\n"};
+         }
+         std::string route;
+         for (const auto& [name, value] : params) {
+           if (name != "route") {
+             return AdminResponse{400, "text/plain; charset=utf-8",
+                                  "unknown parameter \"" + name + "\"; only route=NAME\n"};
+           }
+           route = value;
+         }
+         return delegate.debug_paths(route);
+       }});
   return table;
+}
+
+bool parse_query(std::string_view query, std::vector<std::pair<std::string, std::string>>& out) {
+  auto decode = [](std::string_view in, std::string& text) {
+    auto hex = [](char c) {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '+') {
+        text += ' ';
+      } else if (in[i] != '%') {
+        text += in[i];
+      } else {
+        if (i + 2 >= in.size() || hex(in[i + 1]) < 0 || hex(in[i + 2]) < 0) return false;
+        text += static_cast<char>((hex(in[i + 1]) * 16) + hex(in[i + 2]));
+        i += 2;
+      }
+    }
+    return true;
+  };
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    std::string name;
+    std::string value;
+    if (!decode(pair.substr(0, eq), name)) return false;
+    if (eq != std::string_view::npos && !decode(pair.substr(eq + 1), value)) return false;
+    out.emplace_back(std::move(name), std::move(value));
+  }
+  return true;
 }
 
 std::string version_json() {

@@ -10,6 +10,7 @@
 
 #include "routemeter/build_info.hpp"
 #include "routemeter/collectors.hpp"
+#include "routemeter/json.hpp"
 #include "routemeter/log.hpp"
 #include "routemeter/net.hpp"
 #include "routemeter/server_collectors.hpp"
@@ -43,7 +44,8 @@ std::string restart_only_changes(const Config& old_c, const Config& new_c) {
       old_c.metrics.histogram_buckets != new_c.metrics.histogram_buckets ||
       old_c.metrics.summary_quantiles != new_c.metrics.summary_quantiles ||
       old_c.metrics.summary_max_age != new_c.metrics.summary_max_age ||
-      old_c.metrics.summary_age_buckets != new_c.metrics.summary_age_buckets) {
+      old_c.metrics.summary_age_buckets != new_c.metrics.summary_age_buckets ||
+      old_c.metrics.top_paths != new_c.metrics.top_paths) {
     note("[metrics]");
   }
   if (!notes.empty()) notes = "changed but applied only on restart: " + notes;
@@ -108,6 +110,25 @@ bool Server::bind_admin(const Config& config, std::string* error) {
 std::string Server::render_metrics() const { return metrics_->render(); }
 
 std::string Server::config_json() const { return config_to_json(snapshot_->config()); }
+
+AdminResponse Server::debug_paths(std::string_view route) const {
+  constexpr const char* kJson = "application/json";
+  MetricsBinding* binding = snapshot_->metrics();
+  const size_t limit = metrics_->top_paths().top_paths();
+  if (binding == nullptr || limit == 0) {
+    return {404, kJson, "{\"error\": \"top paths are off ([metrics] top_paths = 0)\"}\n"};
+  }
+  std::vector<TopPathsRoute> routes = binding->top_paths_routes();
+  if (!route.empty()) {
+    std::erase_if(routes, [route](const TopPathsRoute& r) { return r.route != route; });
+    if (routes.empty()) {
+      std::string body = "{\"error\": ";
+      append_json_string(body, "no route \"" + std::string(route) + "\"");
+      return {404, kJson, body + "}\n"};
+    }
+  }
+  return {200, kJson, top_paths_json(routes, limit, monotonic_ns())};
+}
 
 std::shared_ptr<const Snapshot> Server::load_snapshot(std::vector<std::string>* errors) {
   ConfigLoadResult loaded = load_config_file(config_path_);

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "routemeter/admin_connections.hpp"
@@ -39,6 +40,7 @@ struct AdminRequest {
   std::string_view method;  // "GET", "POST", ...
   std::string_view path;
   std::string_view accept_encoding;
+  std::string_view query;  // after '?', without it; empty if none
 };
 
 struct AdminEndpoint {
@@ -97,17 +99,24 @@ class AdminDelegate {
   virtual bool draining() const = 0;
   virtual std::string config_json() const = 0;  // the effective config, token omitted
   virtual ReloadResult reload() = 0;            // re-reads the config file
+  // GET /debug/paths: the top raw paths of every route, or of the route
+  // named `route` when it is not empty (JSON; 404 when off or no such route).
+  virtual AdminResponse debug_paths(std::string_view route) const = 0;
 
  protected:
   ~AdminDelegate() = default;
 };
 
 // routemeter's admin endpoints, in the order `/` lists them: /metrics,
-// /healthz, /readyz, /version, /config, /-/reload.
+// /healthz, /readyz, /version, /config, /-/reload, /debug/paths.
 std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate);
 
 // The body of GET /version: version, revision, build date and library versions (JSON).
 std::string version_json();
+
+// The name=value pairs of a query string ("route=car-api&x=%2F"), '+' and
+// %XX decoded, in order; false (and `out` partial) on a malformed %-escape.
+bool parse_query(std::string_view query, std::vector<std::pair<std::string, std::string>>& out);
 
 // gzip-compresses `data` (endpoints marked gzip, for "Accept-Encoding: gzip").
 std::string gzip_compress(std::string_view data);

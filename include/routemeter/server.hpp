@@ -37,6 +37,7 @@ class Server final : public AdminDelegate {
   std::string render_metrics() const override;
   bool draining() const override { return draining_; }
   std::string config_json() const override;
+  AdminResponse debug_paths(std::string_view route) const override;
 
  private:
   bool bind_listeners(const Config& config, size_t workers, std::string* error);
