@@ -1,13 +1,17 @@
 // The cost of metrics: the whole per-request record (requests_total, in-flight
 // up/down, histogram, summary sketch, bytes) through MetricsBinding, single
-// threaded and from 2 threads at once, and rendering /metrics with ~10,000
-// series (bars: <= 300 ns per record, <= 50 ms per render). Figures:
-// docs/performance.md, section "Metrics on the request path".
+// threaded and from 2 threads at once, with and without the features of
+// issue 12 (an slo, the top paths), the top paths' sketch alone, and
+// rendering /metrics with ~10,000 series (bars: <= 300 ns per record, <= 100
+// ns for the top paths, <= 50 ms per render). Figures: docs/performance.md,
+// section "Metrics on the request path".
 #include <benchmark/benchmark.h>
 
+#include <charconv>
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "routemeter/config.hpp"
 #include "routemeter/metrics.hpp"
@@ -21,9 +25,13 @@ using routemeter::MetricsBinding;
 using routemeter::RequestRecord;
 using routemeter::Router;
 
-// Every route gets an `slo` when `slo` is set (routemeter_slo_requests_total).
-std::shared_ptr<Config> make_config(int upstreams, int routes_per_upstream, bool slo = false) {
+// What BM_RecordRequest's argument turns on.
+constexpr int kSlo = 1;       // every route has an `slo` (routemeter_slo_requests_total)
+constexpr int kTopPaths = 2;  // [metrics] top_paths = 20 (else 0)
+
+std::shared_ptr<Config> make_config(int upstreams, int routes_per_upstream, int features = 0) {
   auto c = std::make_shared<Config>();
+  c->metrics.top_paths = (features & kTopPaths) != 0 ? 20 : 0;
   for (int u = 0; u < upstreams; ++u) {
     routemeter::UpstreamConfig up;
     up.name = "up" + std::to_string(u);
@@ -36,7 +44,9 @@ std::shared_ptr<Config> make_config(int upstreams, int routes_per_upstream, bool
       rc.path = "/" + rc.name + "/";
       rc.upstream = up.name;
       rc.upstream_index = static_cast<size_t>(u);
-      if (slo) rc.slo = routemeter::SloConfig{std::chrono::milliseconds(300), 0.999};
+      if ((features & kSlo) != 0) {
+        rc.slo = routemeter::SloConfig{std::chrono::milliseconds(300), 0.999};
+      }
       c->routes.push_back(rc);
     }
   }
@@ -44,8 +54,8 @@ std::shared_ptr<Config> make_config(int upstreams, int routes_per_upstream, bool
 }
 
 struct Fixture {
-  explicit Fixture(int workers, int upstreams = 2, int routes = 2, bool slo = false)
-      : config(make_config(upstreams, routes, slo)),
+  explicit Fixture(int workers, int upstreams = 2, int routes = 2, int features = 0)
+      : config(make_config(upstreams, routes, features)),
         metrics(config->metrics, static_cast<size_t>(workers)),
         router(*config),
         binding(metrics, *config) {}
@@ -57,16 +67,21 @@ struct Fixture {
 
 Fixture* g_shared = nullptr;
 
-// state.range(0): 1 = every route has an slo.
+// state.range(0): kSlo | kTopPaths. The paths: 64 of 20-30 bytes in turn
+// (what a route's hot paths look like: each one monitored after its first).
 void BM_RecordRequest(benchmark::State& state) {
   if (state.thread_index() == 0) {
-    g_shared = new Fixture(state.threads(), 2, 2, state.range(0) != 0);
+    g_shared = new Fixture(state.threads(), 2, 2, static_cast<int>(state.range(0)));
   }
+  std::vector<std::string> paths;
+  for (int i = 0; i < 64; ++i) paths.push_back("/r0_0/api/items/" + std::to_string(i * 7919));
   // Catch2-style barrier: google benchmark syncs threads before the loop.
   RequestRecord rec;
   uint64_t t = 1'000'000'000;
+  size_t n = 0;
   for (auto _ : state) {
     rec.clear();
+    rec.path.assign(paths[n++ % paths.size()]);
     rec.route = &g_shared->router.routes()[state.thread_index() % 2];
     rec.method = routemeter::http::Method::kGet;
     rec.status = (t & 7) == 0 ? 500 : 200;
@@ -83,7 +98,39 @@ void BM_RecordRequest(benchmark::State& state) {
     g_shared = nullptr;
   }
 }
-BENCHMARK(BM_RecordRequest)->ArgName("slo")->Arg(0)->Arg(1)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_RecordRequest)
+    ->ArgName("features")
+    ->Arg(0)
+    ->Arg(kSlo)
+    ->Arg(kTopPaths)
+    ->Arg(kSlo | kTopPaths)
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+
+// RouteTopPaths::observe alone (what kTopPaths adds to a record), one worker:
+// state.range(0) distinct paths in turn. 64: every path is monitored (a hash,
+// a probe, a short sift); 1,000,000: every request is a path never seen
+// (the worst case: each one replaces the least counted).
+void BM_TopPathsObserve(benchmark::State& state) {
+  routemeter::RouteTopPaths top(1, 20 * routemeter::kTopPathsCapacityFactor,
+                                routemeter::kTopPathsGeneration);
+  const auto distinct = static_cast<uint64_t>(state.range(0));
+  // The paths are written into one buffer as they are needed: reading a
+  // million prepared strings would measure cache misses of the benchmark.
+  char path[32] = "/api/items/";
+  constexpr size_t kPrefix = 11;
+  uint64_t t = 1'000'000'000;
+  uint64_t n = 0;
+  for (auto _ : state) {
+    const auto [end, ec] =
+        std::to_chars(path + kPrefix, path + sizeof path, (n++ % distinct) * 7919);
+    top.observe(0, std::string_view(path, static_cast<size_t>(end - path)), false,
+                (t & 7) == 0 ? 500 : 200, 150'000 + (t % 7) * 10'000, t);
+    t += 1000;
+  }
+}
+BENCHMARK(BM_TopPathsObserve)->ArgName("distinct")->Arg(64)->Arg(1'000'000);
 
 void BM_RenderMetrics(benchmark::State& state) {
   // 50 upstreams x 10 routes x 4 methods x 5 codes = 10,000 requests_total
