@@ -23,6 +23,8 @@ namespace config_detail {
 void read_upstreams_and_routes(ConfigReader& reader, const toml::table& root, Config& config);
 // Defined in config_tls.cpp; `config` holds [server] and [admin] already.
 void read_tls(ConfigReader& reader, const toml::table& t, const Config& config, TlsConfig& tls);
+// Defined in config_push.cpp.
+void read_push(ConfigReader& reader, const toml::table& t, PushConfig& push);
 }  // namespace config_detail
 
 namespace {
@@ -224,8 +226,8 @@ void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {
 void read_root(ConfigReader& r, const toml::table& root, Config& config) {
   for (const auto& [key, node] : root) {
     const std::string_view name = key.str();
-    const bool section =
-        name == "server" || name == "tls" || name == "admin" || name == "metrics" || name == "log";
+    const bool section = name == "server" || name == "tls" || name == "admin" ||
+                         name == "metrics" || name == "push" || name == "log";
     if (section) {
       if (!node.is_table()) r.type_error(node, name, "a table");
     } else if (name == "upstream" || name == "route") {
@@ -233,7 +235,7 @@ void read_root(ConfigReader& r, const toml::table& root, Config& config) {
     } else if (node.is_table()) {
       r.error(key.source(), "[" + std::string(name) +
                                 "]: unknown table (expected server, tls, admin, metrics, "
-                                "log, [[upstream]] or [[route]])");
+                                "push, log, [[upstream]] or [[route]])");
     } else {
       r.error(key.source(), std::string(name) + ": unknown key (top-level keys belong in a table)");
     }
@@ -242,6 +244,10 @@ void read_root(ConfigReader& r, const toml::table& root, Config& config) {
   if (const auto* t = root["admin"].as_table()) read_admin(r, *t, config.admin);
   if (const auto* t = root["metrics"].as_table()) read_metrics(r, *t, config.metrics);
   if (const auto* t = root["log"].as_table()) read_log(r, *t, config.log);
+  if (const auto* t = root["push"].as_table()) {
+    config.push.emplace();
+    config_detail::read_push(r, *t, *config.push);
+  }
   if (const auto* t = root["tls"].as_table()) {
     config.tls.emplace();
     config_detail::read_tls(r, *t, config, *config.tls);

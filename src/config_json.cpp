@@ -278,6 +278,26 @@ std::string config_to_json(const Config& c) {
   w.value(uint64_t{c.metrics.top_paths});
   w.end_object();
 
+  w.key("push");
+  if (c.push) {
+    w.begin_object();
+    w.key("url");
+    w.value(c.push->url);
+    w.key("job");
+    w.value(c.push->job);
+    write_duration(w, "interval", c.push->interval);
+    w.key("grouping");
+    w.begin_object();
+    for (const auto& [name, value] : c.push->grouping) {
+      w.key(name);
+      w.value(value);
+    }
+    w.end_object();
+    w.end_object();
+  } else {
+    w.null();
+  }
+
   w.key("log");
   w.begin_object();
   w.key("access");

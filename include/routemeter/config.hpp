@@ -96,6 +96,20 @@ struct MetricsConfig {
   uint32_t top_paths = 20;  // raw paths reported per route by GET /debug/paths; 0 = off
 };
 
+// [push]: push the /metrics exposition to a Prometheus Pushgateway every
+// `interval` (docs/metrics.md, "Pushgateway"). Present only when the file
+// has a [push] table.
+struct PushConfig {
+  std::string url;  // "http(s)://host:port[/path]", without a trailing '/'
+  std::string job = "routemeter";
+  Duration interval = std::chrono::seconds(10);
+  // The grouping key after the job, in file order: `grouping` if set, else
+  // instance = the host name (read when the config is loaded).
+  std::vector<std::pair<std::string, std::string>> grouping;
+  bool grouping_configured = false;  // true: from the `grouping` key
+  SourcePosition position;           // of the [push] table
+};
+
 enum class LogFormat { kJson, kCombined };
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
@@ -157,6 +171,7 @@ struct Config {
   std::optional<TlsConfig> tls;  // no [tls] table: no HTTPS listener
   AdminConfig admin;
   MetricsConfig metrics;
+  std::optional<PushConfig> push;  // no [push] table: no pushing
   LogConfig log;
   std::vector<UpstreamConfig> upstreams;
   std::vector<RouteConfig> routes;

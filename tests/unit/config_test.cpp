@@ -300,6 +300,7 @@ upstream = "car"
     "summary_age_buckets": 5,
     "top_paths": 20
   },
+  "push": null,
   "log": {
     "access": "C:\\logs\\\"a\"\tb",
     "format": "json",
