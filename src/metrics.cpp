@@ -74,6 +74,10 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                        .Help("Requests on routes with an slo, by result: good (no 5xx, within "
                              "the latency), slow (no 5xx, slower), error (5xx).")
                        .Register(*registry_)),
+      push_total(prometheus::BuildCounter()
+                     .Name(name(config, "push_total"))
+                     .Help("Pushes to the Pushgateway of [push], by result: ok, failed.")
+                     .Register(*registry_)),
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),

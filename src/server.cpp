@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "routemeter/build_info.hpp"
@@ -57,11 +58,32 @@ std::string restart_only_changes(const Config& old_c, const Config& new_c) {
 Server::Server(std::string config_path) : config_path_(std::move(config_path)) {}
 
 Server::~Server() {
-  // Workers first (they hold snapshots), then the snapshot, whose metric
-  // bindings release their series in metrics_.
+  // The push thread first (it renders the metrics), then the workers (they
+  // hold snapshots), then the snapshot, whose metric bindings release their
+  // series in metrics_.
+  pusher_.reset();
   workers_.clear();
   admin_.reset();
   snapshot_.reset();
+}
+
+std::shared_ptr<const Snapshot> Server::current_snapshot() const {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return snapshot_;
+}
+
+void Server::configure_push(const Config& config) {
+  if (!config.push) {
+    if (pusher_) pusher_->configure(std::nullopt);
+    return;
+  }
+  if (!pusher_) {
+    pusher_ = std::make_unique<Pusher>(metrics_->push_total, [this] { return metrics_->render(); });
+    pusher_->configure(config.push);
+    pusher_->start();
+    return;
+  }
+  pusher_->configure(config.push);
 }
 
 bool Server::bind_listeners(const Config& config, size_t workers, std::string* error) {
@@ -167,7 +189,11 @@ int Server::run() {
   // data path records nothing. Not a configuration option.
   bench_no_metrics_ = std::getenv("ROUTEMETER_BENCH_NO_METRICS") != nullptr;
   std::vector<std::string> errors;
-  snapshot_ = load_snapshot(&errors);
+  {
+    std::shared_ptr<const Snapshot> first = load_snapshot(&errors);
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    snapshot_ = std::move(first);
+  }
   if (!snapshot_) {
     for (const std::string& e : errors) log_error(e);
     return 1;
@@ -180,9 +206,11 @@ int Server::run() {
   collectors_.push_back(std::make_shared<ProcessCollector>());
   collectors_.push_back(
       std::make_shared<BuildInfoCollector>(ns, build::kVersion, build::kRevision));
-  collectors_.push_back(std::make_shared<ServerUpCollector>(ns, [this] { return snapshot_; }));
-  collectors_.push_back(std::make_shared<TlsExpiryCollector>(ns, [this] { return snapshot_; }));
-  collectors_.push_back(std::make_shared<SloCollector>(ns, [this] { return snapshot_; }));
+  collectors_.push_back(
+      std::make_shared<ServerUpCollector>(ns, [this] { return current_snapshot(); }));
+  collectors_.push_back(
+      std::make_shared<TlsExpiryCollector>(ns, [this] { return current_snapshot(); }));
+  collectors_.push_back(std::make_shared<SloCollector>(ns, [this] { return current_snapshot(); }));
   for (auto& c : collectors_) metrics_->add_collectable(c);
   metrics_->config_last_reload_successful.Add({}).Set(1);
   metrics_->config_last_reload_success_timestamp.Add({}).Set(unix_now());
@@ -208,6 +236,8 @@ int Server::run() {
     workers_.push_back(std::make_unique<Worker>(w, std::move(worker_fds_[w]), snapshot_));
   }
   for (auto& w : workers_) w->start();
+  // After every collector is added: the push thread renders from now on.
+  configure_push(config);
 
   std::string proxies;
   for (const std::string& a : proxy_addresses_) proxies += (proxies.empty() ? "" : ",") + a;
@@ -216,6 +246,11 @@ int Server::run() {
   sd_notify(0, "READY=1\nSTATUS=serving");
   event_base_dispatch(base_.get());
   for (auto& w : workers_) w->join();
+  if (pusher_) {
+    // Drained: the last push has every request counted.
+    pusher_->stop(true);
+    log_info("pushed the final metrics");
+  }
   log_info("stopped");
   return 0;
 }
@@ -237,7 +272,11 @@ Server::ReloadResult Server::reload() {
   }
   result.ok = true;
   result.message = restart_only_changes(snapshot_->config(), snap->config());
-  snapshot_ = snap;
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    snapshot_ = snap;
+  }
+  configure_push(snap->config());
   set_log_level(snap->config().log.level);
   admin_->set_token(snap->config().admin.token);
   for (auto& w : workers_) w->request_snapshot(snap);

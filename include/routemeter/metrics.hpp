@@ -87,6 +87,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& accept_errors;
   prometheus::Family<prometheus::Counter>& tls_handshakes;
   prometheus::Family<prometheus::Counter>& slo_requests;
+  prometheus::Family<prometheus::Counter>& push_total;  // series added by the Pusher
   std::shared_ptr<LatencySummaryFamily> request_latency;
 
   // A failed accept on a listener (accept_errors.hpp): +1 on a series

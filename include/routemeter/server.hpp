@@ -13,6 +13,7 @@
 #include "routemeter/config.hpp"
 #include "routemeter/event_handles.hpp"
 #include "routemeter/metrics.hpp"
+#include "routemeter/pusher.hpp"
 #include "routemeter/snapshot.hpp"
 #include "routemeter/worker.hpp"
 
@@ -51,10 +52,15 @@ class Server final : public AdminDelegate {
   void begin_drain();
   void poll_workers();
   std::shared_ptr<AccessLogSink> access_log_for(const LogConfig& log, std::string* error);
+  // snapshot_ for the threads that are not the main thread (the push
+  // thread renders the metrics, whose collectors read it).
+  std::shared_ptr<const Snapshot> current_snapshot() const;
+  void configure_push(const Config& config);
 
   std::string config_path_;
-  std::unique_ptr<Metrics> metrics_;  // outlives every snapshot (declared first)
-  std::shared_ptr<const Snapshot> snapshot_;
+  std::unique_ptr<Metrics> metrics_;          // outlives every snapshot (declared first)
+  std::shared_ptr<const Snapshot> snapshot_;  // written on the main thread under snapshot_mu_
+  mutable std::mutex snapshot_mu_;
   std::vector<std::shared_ptr<AccessLogSink>> access_logs_;  // every sink ever used
   std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
   EventBasePtr base_;
@@ -65,6 +71,7 @@ class Server final : public AdminDelegate {
   std::vector<std::string> proxy_addresses_;
   std::string admin_address_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<Pusher> pusher_;  // created with the first [push]; stopped before metrics_ goes
   bool draining_ = false;
   bool bench_no_metrics_ = false;
 };
