@@ -7,12 +7,13 @@ packages=(
   build-essential cmake pkg-config git
   libevent-dev prometheus-cpp-dev libtomlplusplus-dev zlib1g-dev libsystemd-dev libssl-dev
   catch2 libbenchmark-dev
-  prometheus curl openssl
+  prometheus prometheus-pushgateway curl openssl
   systemd strace
   file
   clang clang-format clang-tidy libclang-rt-14-dev llvm  # llvm: llvm-symbolizer (fuzz.sh traces)
 )
 # libssl-dev: OpenSSL 3 for TLS termination; openssl: s_client in the TLS tests.
+# prometheus-pushgateway: the [push] integration tests push to the real one.
 # file: dpkg-shlibdeps (CPack's .deb) needs it. clang-format: the format check.
 # clang-tidy: scripts/tidy.sh. clang + libclang-rt-14-dev: the libFuzzer targets.
 missing=()
