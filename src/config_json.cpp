@@ -276,6 +276,8 @@ std::string config_to_json(const Config& c) {
   w.value(uint64_t{c.metrics.summary_age_buckets});
   w.key("top_paths");
   w.value(uint64_t{c.metrics.top_paths});
+  w.key("max_series");
+  w.value(c.metrics.max_series);
   w.end_object();
 
   w.key("push");

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <sstream>
 
+#include "routemeter/cardinality.hpp"
 #include "routemeter/http.hpp"
 #include "routemeter/router.hpp"
 #include "routemeter/text_format.hpp"
@@ -257,13 +258,15 @@ MetricsBinding::MethodSlot& MetricsBinding::resolve(size_t worker, size_t route,
 }
 
 prometheus::Counter& MetricsBinding::code_counter(MethodSlot& slot, size_t route, size_t method,
-                                                  int code) {
+                                                  int status) {
+  // The series bound: a status outside the registry counts as its class.
+  const int code = status_code_key(status);
   for (const auto& [c, counter] : slot.codes) {
     if (c == code) return *counter;
   }
   prometheus::Labels labels = routes_[route].labels;
   labels["method"] = std::string(http::method_name(static_cast<http::Method>(method)));
-  labels["code"] = std::to_string(code);
+  labels["code"] = code_label(code);
   prometheus::Counter& counter =
       add_child(metrics_, metrics_.requests_total, route_key(route), labels);
   slot.codes.emplace_back(code, &counter);

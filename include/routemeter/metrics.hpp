@@ -149,7 +149,7 @@ class MetricsBinding {
   struct MethodSlot {
     prometheus::Histogram* duration = nullptr;
     LatencySummaryFamily::Series* latency = nullptr;
-    // status code -> requests_total child; filled on first use of a code.
+    // status_code_key -> requests_total child; filled on first use of a code.
     std::vector<std::pair<int, prometheus::Counter*>> codes;
   };
   struct RouteSlot {
@@ -174,7 +174,7 @@ class MetricsBinding {
   MethodSlot& resolve(size_t worker, size_t route, size_t method);
   std::string route_key(size_t route) const;
   std::vector<std::string> keys_;  // retained keys, released on destruction
-  prometheus::Counter& code_counter(MethodSlot& slot, size_t route, size_t method, int code);
+  prometheus::Counter& code_counter(MethodSlot& slot, size_t route, size_t method, int status);
 
   Metrics& metrics_;                                // outlives every binding (owned by the Server)
   std::vector<RouteSeries> routes_;                 // config routes, then "unmatched"

@@ -298,7 +298,8 @@ upstream = "car"
     "summary_quantiles": [[0.5, 0.05]],
     "summary_max_age": "1m",
     "summary_age_buckets": 5,
-    "top_paths": 20
+    "top_paths": 20,
+    "max_series": 100000
   },
   "push": null,
   "log": {
