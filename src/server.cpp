@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "routemeter/build_info.hpp"
+#include "routemeter/cardinality.hpp"
 #include "routemeter/collectors.hpp"
 #include "routemeter/json.hpp"
 #include "routemeter/log.hpp"
@@ -46,7 +47,8 @@ std::string restart_only_changes(const Config& old_c, const Config& new_c) {
       old_c.metrics.summary_quantiles != new_c.metrics.summary_quantiles ||
       old_c.metrics.summary_max_age != new_c.metrics.summary_max_age ||
       old_c.metrics.summary_age_buckets != new_c.metrics.summary_age_buckets ||
-      old_c.metrics.top_paths != new_c.metrics.top_paths) {
+      old_c.metrics.top_paths != new_c.metrics.top_paths ||
+      old_c.metrics.max_series != new_c.metrics.max_series) {
     note("[metrics]");
   }
   if (!notes.empty()) notes = "changed but applied only on restart: " + notes;
@@ -167,6 +169,16 @@ std::shared_ptr<const Snapshot> Server::load_snapshot(std::vector<std::string>* 
         ConfigError{config_path_, at, "[tls]: HTTPS listeners are not served by this build yet"}
             .to_string());
     return nullptr;
+  }
+  // The series bound, with the [metrics] the process runs with (a reload
+  // does not change them: restart_only_changes).
+  {
+    Config effective = *loaded.config;
+    if (metrics_) effective.metrics = metrics_->config();
+    if (auto too_many = check_series_bound(effective)) {
+      errors->push_back(too_many->to_string());
+      return nullptr;
+    }
   }
   // The first load lays out the metrics; [metrics] and the worker count only
   // change on restart (restart_only_changes).
