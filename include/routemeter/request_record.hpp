@@ -5,7 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "routemeter/http.hpp"
 
@@ -41,6 +43,25 @@ struct RawPath {
   std::string_view view() const { return {bytes, size}; }
 };
 
+// The trace id of a request's W3C `traceparent` header (Trace Context
+// level 1), for the exemplars of the duration histogram. Zero: none (no
+// header, more than one, or not a valid one).
+struct TraceId {
+  uint64_t high = 0;  // the first 16 hex digits
+  uint64_t low = 0;   // the last 16
+  bool valid() const { return (high | low) != 0; }
+  bool operator==(const TraceId&) const = default;
+};
+// `version-traceid-parentid-flags`, lower-case hex: version 00 exactly 55
+// characters; a later version (not ff) at least that, with '-' after the
+// flags if longer; trace id and parent id not all zeros. Pure.
+bool parse_traceparent(std::string_view value, TraceId& out);
+// The trace id of the one `traceparent` among `headers`; zero if none, more
+// than one, or invalid. Pure; compares names by length first (cheap).
+TraceId find_trace_id(const std::vector<http::Header>& headers);
+// The 32 lower-case hex digits.
+std::string trace_id_hex(const TraceId& id);
+
 struct RequestRecord {
   const Route* route = nullptr;  // nullptr: unmatched (or rejected before routing)
   http::Method method = http::Method::kOther;
@@ -53,6 +74,7 @@ struct RequestRecord {
   UpstreamError error = UpstreamError::kNone;
   bool in_flight = false;  // counted in requests_in_flight (begin() was called)
   RawPath path;            // the normalized path, for the route's top paths
+  TraceId trace_id;        // from traceparent, for the histogram's exemplars
   void clear() { *this = RequestRecord(); }
 };
 
