@@ -142,7 +142,7 @@ void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics)
   constexpr std::string_view kPrefix = "metrics.";
   r.check_keys(t,
                {"namespace", "histogram_buckets", "summary_quantiles", "summary_max_age",
-                "summary_age_buckets", "top_paths", "max_series"},
+                "summary_age_buckets", "top_paths", "max_series", "exemplars"},
                kPrefix);
   std::string name_space;
   if (r.read_string(t, "namespace", kPrefix, name_space)) {
@@ -182,6 +182,7 @@ void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics)
   r.read_unsigned<uint32_t>(t, "summary_age_buckets", kPrefix, 1, kMaxU32,
                             metrics.summary_age_buckets);
   r.read_unsigned<uint32_t>(t, "top_paths", kPrefix, 0, kMaxTopPaths, metrics.top_paths);
+  r.read_bool(t, "exemplars", kPrefix, metrics.exemplars);
   r.read_unsigned<uint64_t>(t, "max_series", kPrefix, 1, kMaxI64, metrics.max_series);
   const toml::node* max_series = t.get("max_series");
   metrics.max_series_position =

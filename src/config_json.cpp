@@ -278,6 +278,8 @@ std::string config_to_json(const Config& c) {
   w.value(uint64_t{c.metrics.top_paths});
   w.key("max_series");
   w.value(c.metrics.max_series);
+  w.key("exemplars");
+  w.value(c.metrics.exemplars);
   w.end_object();
 
   w.key("push");

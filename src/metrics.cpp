@@ -82,9 +82,13 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
+      request_duration_name_(name(config, "request_duration_seconds")),
       config_(config),
       workers_(workers),
-      top_paths_(config.top_paths, workers) {
+      top_paths_(config.top_paths, workers),
+      exemplars_(config.exemplars
+                     ? std::make_shared<ExemplarFamily>(workers, config.histogram_buckets)
+                     : nullptr) {
   collectables_.push_back(request_latency);
   for (size_t l = 0; l < kAcceptListeners; ++l) {
     for (size_t r = 0; r < kAcceptReasons; ++r) {
@@ -114,7 +118,7 @@ void Metrics::add_collectable(std::weak_ptr<prometheus::Collectable> c) {
   collectables_.push_back(std::move(c));
 }
 
-std::string Metrics::render() const {
+std::string Metrics::render(Exposition format) const {
   // In-flight first: see in_flight_registry_.
   std::vector<prometheus::MetricFamily> families = in_flight_registry_->Collect();
   for (auto& f : registry_->Collect()) families.push_back(std::move(f));
@@ -125,9 +129,39 @@ std::string Metrics::render() const {
   }
   std::string out;
   out.reserve(last_render_size_.load(std::memory_order_relaxed) + 4096);
-  append_text_format(out, families);
+  if (format == Exposition::kText) {
+    append_text_format(out, families);
+  } else {
+    append_openmetrics(out, families, exemplars_source());
+  }
   last_render_size_.store(out.size(), std::memory_order_relaxed);
   return out;
+}
+
+HistogramExemplars Metrics::exemplars_source() const {
+  if (!exemplars_) return {};
+  // Exemplars carry wall-clock timestamps; requests record a monotonic end.
+  const double wall_now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const uint64_t mono_now = monotonic_ns();
+  return [this, wall_now, mono_now](const prometheus::MetricFamily& family,
+                                    const prometheus::ClientMetric& metric,
+                                    std::vector<std::optional<BucketExemplar>>& out) {
+    if (family.name != request_duration_name_) return;
+    prometheus::Labels labels;
+    for (const auto& l : metric.label) labels.emplace(l.name, l.value);
+    std::shared_ptr<const ExemplarSeries> series = exemplars_->find(labels);
+    if (!series) return;
+    for (const std::optional<Exemplar>& e : series->latest()) {
+      if (!e) {
+        out.emplace_back();
+        continue;
+      }
+      const double age =
+          mono_now > e->end_ns ? static_cast<double>(mono_now - e->end_ns) * 1e-9 : 0;
+      out.emplace_back(BucketExemplar{trace_id_hex(e->trace_id), e->value, wall_now - age});
+    }
+  };
 }
 
 void Metrics::retain(const std::string& key) {
@@ -253,6 +287,11 @@ MetricsBinding::MethodSlot& MetricsBinding::resolve(size_t worker, size_t route,
     LatencySummaryFamily::Series& series = summaries.add(labels);
     metrics_.on_created(key, &series, [&summaries, &series] { summaries.remove(series); });
     slot.latency = &series;
+    if (ExemplarFamily* exemplars = metrics_.exemplars()) {
+      ExemplarSeries& e = exemplars->add(labels);
+      metrics_.on_created(key, &e, [exemplars, &e] { exemplars->remove(e); });
+      slot.exemplars = &e;
+    }
   }
   return slot;
 }
@@ -303,6 +342,9 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
   const uint64_t duration_ns = rec.end_ns > rec.start_ns ? rec.end_ns - rec.start_ns : 0;
   const double seconds = static_cast<double>(duration_ns) * 1e-9;
   slot.duration->Observe(seconds);
+  if (slot.exemplars != nullptr && rec.trace_id.valid()) {
+    slot.exemplars->observe(worker, seconds, rec.trace_id, rec.end_ns);
+  }
   if (rs.slo_latency_ns != 0) {
     rs.slo[static_cast<size_t>(classify_slo(rec.status, duration_ns, rs.slo_latency_ns))]
         ->Increment();

@@ -94,6 +94,7 @@ struct MetricsConfig {
   Duration summary_max_age = std::chrono::seconds(60);
   uint32_t summary_age_buckets = 5;
   uint32_t top_paths = 20;  // raw paths reported per route by GET /debug/paths; 0 = off
+  bool exemplars = true;    // trace ids on histogram buckets (OpenMetrics scrapes only)
   // A config that could expose more series than this is refused (cardinality.hpp).
   uint64_t max_series = 100000;
   SourcePosition max_series_position;  // of the key, else of [metrics]; 0 = neither in the file

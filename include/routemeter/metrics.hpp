@@ -33,9 +33,11 @@
 
 #include "routemeter/accept_errors.hpp"
 #include "routemeter/config.hpp"
+#include "routemeter/exemplars.hpp"
 #include "routemeter/latency_summary.hpp"
 #include "routemeter/request_record.hpp"
 #include "routemeter/slo.hpp"
+#include "routemeter/text_format.hpp"
 #include "routemeter/top_paths.hpp"
 
 namespace routemeter {
@@ -48,6 +50,10 @@ constexpr size_t kUpstreamErrorKinds = 7;  // UpstreamError values, kNone first
 enum class TlsHandshakeResult : uint8_t { kOk, kFailed };
 
 class Snapshot;
+
+// What /metrics answers in: the text format 0.0.4, or OpenMetrics 1.0.0 (with
+// exemplars) for a scraper whose Accept asks for it.
+enum class Exposition : uint8_t { kText, kOpenMetrics };
 
 class Metrics {
   // Declared first: the family references below are registered in them.
@@ -70,9 +76,11 @@ class Metrics {
   size_t workers() const { return workers_; }
   // Adds a scrape-time collector (it must outlive this object).
   void add_collectable(std::weak_ptr<prometheus::Collectable> c);
-  // The whole exposition in text format 0.0.4. Thread-safe; called by the
-  // admin thread, never by a worker.
-  std::string render() const;
+  // The whole exposition. Thread-safe; called by the admin and push threads,
+  // never by a worker.
+  std::string render(Exposition format = Exposition::kText) const;
+  // The duration histogram's exemplars; null with [metrics] exemplars = false.
+  ExemplarFamily* exemplars() const { return exemplars_.get(); }
 
   // requests_in_flight is rendered first (see in_flight_registry_).
   prometheus::Family<prometheus::Gauge>& requests_in_flight;
@@ -114,9 +122,13 @@ class Metrics {
   std::mutex keys_mu_;
   std::map<std::string, KeyState> keys_;
 
+  // What render() in OpenMetrics asks for the duration histogram's exemplars.
+  HistogramExemplars exemplars_source() const;
+  std::string request_duration_name_;
   MetricsConfig config_;
   size_t workers_;
   TopPaths top_paths_;
+  std::shared_ptr<ExemplarFamily> exemplars_;
   // accept_errors children, every listener x reason (all exposed from the start).
   std::array<prometheus::Counter*, kAcceptListeners * kAcceptReasons> accept_error_series_{};
   std::array<prometheus::Counter*, 2> tls_handshake_series_{};  // [TlsHandshakeResult]
@@ -149,6 +161,7 @@ class MetricsBinding {
   struct MethodSlot {
     prometheus::Histogram* duration = nullptr;
     LatencySummaryFamily::Series* latency = nullptr;
+    ExemplarSeries* exemplars = nullptr;  // null: exemplars off
     // status_code_key -> requests_total child; filled on first use of a code.
     std::vector<std::pair<int, prometheus::Counter*>> codes;
   };

@@ -299,7 +299,8 @@ upstream = "car"
     "summary_max_age": "1m",
     "summary_age_buckets": 5,
     "top_paths": 20,
-    "max_series": 100000
+    "max_series": 100000,
+    "exemplars": true
   },
   "push": null,
   "log": {
