@@ -6,6 +6,9 @@
 #include <event2/listener.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "routemeter/accept_errors.hpp"
 #include "routemeter/build_info.hpp"
 #include "routemeter/http.hpp"
@@ -139,7 +142,8 @@ void AdminServer::on_request(evhttp_request* req) {
   evkeyvalq* in = evhttp_request_get_input_headers(req);
   const char* auth = evhttp_find_header(in, "Authorization");
   const char* ae = evhttp_find_header(in, "Accept-Encoding");
-  AdminRequest areq{method, path, ae != nullptr ? ae : "", query};
+  const char* accept = evhttp_find_header(in, "Accept");
+  AdminRequest areq{method, path, ae != nullptr ? ae : "", query, accept != nullptr ? accept : ""};
   AdminResponse res = handle(areq, auth != nullptr ? auth : "");
 
   evkeyvalq* out = evhttp_request_get_output_headers(req);
@@ -158,10 +162,16 @@ void AdminServer::on_request(evhttp_request* req) {
 
 std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate) {
   std::vector<AdminEndpoint> table;
-  table.push_back({"/metrics", "GET", "Prometheus metrics (text format 0.0.4; gzip if asked)", true,
-                   [&delegate](const AdminRequest&) {
+  table.push_back({"/metrics", "GET",
+                   "Prometheus metrics (text 0.0.4, or OpenMetrics 1.0.0 if asked; gzip if asked)",
+                   true, [&delegate](const AdminRequest& req) {
+                     if (wants_openmetrics(req.accept)) {
+                       return AdminResponse{
+                           200, "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                           delegate.render_metrics(Exposition::kOpenMetrics)};
+                     }
                      return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                                          delegate.render_metrics()};
+                                          delegate.render_metrics(Exposition::kText)};
                    }});
   table.push_back({"/healthz", "GET", "200 while the process runs", false, [](const AdminRequest&) {
                      return AdminResponse{200, "text/plain", "ok\n"};
@@ -276,6 +286,35 @@ std::string gzip_compress(std::string_view data) {
   out.resize(zs.total_out);
   deflateEnd(&zs);
   return out;
+}
+
+bool wants_openmetrics(std::string_view accept) {
+  // The q of the best entry of each media type (1 without a q parameter).
+  double openmetrics = 0;
+  double text = 0;
+  while (!accept.empty()) {
+    const size_t comma = accept.find(',');
+    std::string_view item = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    const size_t semi = item.find(';');
+    std::string_view type = item.substr(0, semi);
+    while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+    double q = 1;
+    for (std::string_view params = semi == std::string_view::npos ? "" : item.substr(semi + 1);
+         !params.empty();) {
+      const size_t next = params.find(';');
+      std::string_view param = params.substr(0, next);
+      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+      while (!param.empty() && param.front() == ' ') param.remove_prefix(1);
+      if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+        q = std::strtod(std::string(param.substr(2)).c_str(), nullptr);
+      }
+    }
+    if (http::iequals(type, "application/openmetrics-text")) openmetrics = std::max(openmetrics, q);
+    if (http::iequals(type, "text/plain")) text = std::max(text, q);
+  }
+  return openmetrics > 0 && openmetrics >= text;
 }
 
 bool accepts_gzip(std::string_view v) {

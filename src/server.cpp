@@ -48,7 +48,8 @@ std::string restart_only_changes(const Config& old_c, const Config& new_c) {
       old_c.metrics.summary_max_age != new_c.metrics.summary_max_age ||
       old_c.metrics.summary_age_buckets != new_c.metrics.summary_age_buckets ||
       old_c.metrics.top_paths != new_c.metrics.top_paths ||
-      old_c.metrics.max_series != new_c.metrics.max_series) {
+      old_c.metrics.max_series != new_c.metrics.max_series ||
+      old_c.metrics.exemplars != new_c.metrics.exemplars) {
     note("[metrics]");
   }
   if (!notes.empty()) notes = "changed but applied only on restart: " + notes;
@@ -131,7 +132,7 @@ bool Server::bind_admin(const Config& config, std::string* error) {
   return true;
 }
 
-std::string Server::render_metrics() const { return metrics_->render(); }
+std::string Server::render_metrics(Exposition format) const { return metrics_->render(format); }
 
 std::string Server::config_json() const { return config_to_json(snapshot_->config()); }
 

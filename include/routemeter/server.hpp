@@ -35,7 +35,7 @@ class Server final : public AdminDelegate {
   ReloadResult reload() override;
 
   // The rest of AdminDelegate, for the admin endpoints.
-  std::string render_metrics() const override;
+  std::string render_metrics(Exposition format) const override;
   bool draining() const override { return draining_; }
   std::string config_json() const override;
   AdminResponse debug_paths(std::string_view route) const override;

@@ -26,7 +26,7 @@ struct AdminFixture {
   }
   AdminResponse get(std::string_view path, std::string_view method = "GET",
                     std::string_view auth = "", std::string_view accept_encoding = "") {
-    return admin.handle(AdminRequest{method, path, accept_encoding, ""}, auth);
+    return admin.handle(AdminRequest{method, path, accept_encoding, "", ""}, auth);
   }
   EventBasePtr base;
   AdminServer admin;
@@ -48,7 +48,9 @@ std::string gunzip(const std::string& z) {
 
 // A process for routemeter's own table: answers from fields the test sets.
 struct FakeDelegate final : AdminDelegate {
-  std::string render_metrics() const override { return metrics; }
+  std::string render_metrics(Exposition format) const override {
+    return format == Exposition::kOpenMetrics ? "om 1\n# EOF\n" : metrics;
+  }
   bool draining() const override { return is_draining; }
   std::string config_json() const override { return "{}"; }
   ReloadResult reload() override {
@@ -101,6 +103,20 @@ TEST_CASE("the token comparison is exact whatever the lengths", "[admin]") {
   CHECK_FALSE(constant_time_equal("", "Bearer s3cret"));
   // A NUL where `expected` ends does not make a longer value equal.
   CHECK_FALSE(constant_time_equal(std::string_view("Bearer s3cret\0", 14), "Bearer s3cret"));
+}
+
+TEST_CASE("Accept picks OpenMetrics only when it is preferred", "[admin]") {
+  CHECK(wants_openmetrics("application/openmetrics-text"));
+  CHECK(wants_openmetrics(
+      "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+      "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));  // Prometheus 2.x
+  CHECK(wants_openmetrics("text/plain;q=0.5, Application/OpenMetrics-Text; version=1.0.0"));
+  CHECK_FALSE(wants_openmetrics(""));
+  CHECK_FALSE(wants_openmetrics("*/*"));
+  CHECK_FALSE(wants_openmetrics("text/plain"));
+  CHECK_FALSE(wants_openmetrics("application/openmetrics-text;q=0"));
+  CHECK_FALSE(wants_openmetrics("application/openmetrics-text;q=0.4, text/plain;q=0.5"));
+  CHECK(wants_openmetrics("text/plain, application/openmetrics-text"));  // a tie: the richer
 }
 
 TEST_CASE("Accept-Encoding parsing honours q=0", "[admin]") {
@@ -182,11 +198,20 @@ TEST_CASE("routemeter's admin table answers from its delegate", "[admin]") {
   AdminServer admin(base.get());
   for (AdminEndpoint& e : admin_endpoints(d)) admin.add(std::move(e));
   auto get = [&admin](std::string_view path, std::string_view method = "GET") {
-    return admin.handle(AdminRequest{method, path, "", ""}, "");
+    return admin.handle(AdminRequest{method, path, "", "", ""}, "");
   };
   AdminResponse metrics = get("/metrics");
   CHECK(metrics.content_type == "text/plain; version=0.0.4; charset=utf-8");
   CHECK(metrics.body == "m 1\n");
+  // Prometheus's Accept header asks for OpenMetrics first.
+  AdminResponse om = admin.handle(
+      AdminRequest{
+          "GET", "/metrics", "", "",
+          "application/openmetrics-text;version=1.0.0,application/"
+          "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"},
+      "");
+  CHECK(om.content_type == "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  CHECK(om.body == "om 1\n# EOF\n");
   CHECK(get("/healthz").body == "ok\n");
   CHECK(get("/readyz").status == 200);
   d.is_draining = true;
@@ -211,7 +236,7 @@ TEST_CASE("/debug/paths takes route=NAME and nothing else", "[admin]") {
   AdminServer admin(base.get());
   for (AdminEndpoint& e : admin_endpoints(d)) admin.add(std::move(e));
   auto get = [&admin](std::string_view query) {
-    return admin.handle(AdminRequest{"GET", "/debug/paths", "", query}, "");
+    return admin.handle(AdminRequest{"GET", "/debug/paths", "", query, ""}, "");
   };
   AdminResponse all = get("");
   CHECK(all.status == 200);
