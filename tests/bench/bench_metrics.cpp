@@ -1,7 +1,8 @@
 // The cost of metrics: the whole per-request record (requests_total, in-flight
 // up/down, histogram, summary sketch, bytes) through MetricsBinding, single
 // threaded and from 2 threads at once, with and without the features of
-// issue 12 (an slo, the top paths), the top paths' sketch alone, and
+// issue 12 (an slo, the top paths, exemplars), the top paths' sketch alone,
+// finding the traceparent among a head's fields, and
 // rendering /metrics with ~10,000 series (bars: <= 300 ns per record, <= 100
 // ns for the top paths, <= 50 ms per render). Figures: docs/performance.md,
 // section "Metrics on the request path".
@@ -26,12 +27,14 @@ using routemeter::RequestRecord;
 using routemeter::Router;
 
 // What BM_RecordRequest's argument turns on.
-constexpr int kSlo = 1;       // every route has an `slo` (routemeter_slo_requests_total)
-constexpr int kTopPaths = 2;  // [metrics] top_paths = 20 (else 0)
+constexpr int kSlo = 1;        // every route has an `slo` (routemeter_slo_requests_total)
+constexpr int kTopPaths = 2;   // [metrics] top_paths = 20 (else 0)
+constexpr int kExemplars = 4;  // [metrics] exemplars = true (else false), every request traced
 
 std::shared_ptr<Config> make_config(int upstreams, int routes_per_upstream, int features = 0) {
   auto c = std::make_shared<Config>();
   c->metrics.top_paths = (features & kTopPaths) != 0 ? 20 : 0;
+  c->metrics.exemplars = (features & kExemplars) != 0;
   for (int u = 0; u < upstreams; ++u) {
     routemeter::UpstreamConfig up;
     up.name = "up" + std::to_string(u);
@@ -76,12 +79,14 @@ void BM_RecordRequest(benchmark::State& state) {
   std::vector<std::string> paths;
   for (int i = 0; i < 64; ++i) paths.push_back("/r0_0/api/items/" + std::to_string(i * 7919));
   // Catch2-style barrier: google benchmark syncs threads before the loop.
+  const routemeter::TraceId trace{0x4bf92f3577b34da6, 0xa3ce929d0e0e4736};
   RequestRecord rec;
   uint64_t t = 1'000'000'000;
   size_t n = 0;
   for (auto _ : state) {
     rec.clear();
     rec.path.assign(paths[n++ % paths.size()]);
+    if ((state.range(0) & kExemplars) != 0) rec.trace_id = trace;
     rec.route = &g_shared->router.routes()[state.thread_index() % 2];
     rec.method = routemeter::http::Method::kGet;
     rec.status = (t & 7) == 0 ? 500 : 200;
@@ -104,6 +109,8 @@ BENCHMARK(BM_RecordRequest)
     ->Arg(kSlo)
     ->Arg(kTopPaths)
     ->Arg(kSlo | kTopPaths)
+    ->Arg(kExemplars)
+    ->Arg(kSlo | kTopPaths | kExemplars)
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
@@ -131,6 +138,28 @@ void BM_TopPathsObserve(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_TopPathsObserve)->ArgName("distinct")->Arg(64)->Arg(1'000'000);
+
+// What parse_head adds for exemplars: find_trace_id over a browser-like
+// head's 9 fields, the last a traceparent (range 1) or none (range 0).
+void BM_FindTraceId(benchmark::State& state) {
+  std::vector<routemeter::http::Header> headers = {
+      {"Host", "shop.example.com"},
+      {"User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/115.0"},
+      {"Accept", "text/html,application/xhtml+xml"},
+      {"Accept-Language", "en-US,en;q=0.5"},
+      {"Accept-Encoding", "gzip, deflate, br"},
+      {"Connection", "keep-alive"},
+      {"Cookie", "session=0123456789abcdef"},
+      {"X-Request-Id", "8c1e2f3a-1b2c-4d5e-8f90-123456789abc"}};
+  if (state.range(0) != 0) {
+    headers.push_back({"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"});
+  }
+  for (auto _ : state) {
+    routemeter::TraceId id = routemeter::find_trace_id(headers);
+    benchmark::DoNotOptimize(id);
+  }
+}
+BENCHMARK(BM_FindTraceId)->ArgName("traced")->Arg(0)->Arg(1);
 
 void BM_RenderMetrics(benchmark::State& state) {
   // 50 upstreams x 10 routes x 4 methods x 5 codes = 10,000 requests_total
