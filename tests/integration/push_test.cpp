@@ -87,7 +87,8 @@ TEST_CASE("push: the Pushgateway gets the exposition at start and a last push on
   CHECK(std::isnan(pushed(
       g, "routemeter_requests_total",
       {{"upstream", "app"}, {"route", "all"}, {"method", "GET"}, {"code", "200"}}, "edge/1")));
-  CHECK(push_total(proxy.admin_port(), "ok") == 1);
+  // The Pushgateway has the push a moment before routemeter counts it.
+  CHECK(wait_until([&] { return push_total(proxy.admin_port(), "ok") == 1; }));
   CHECK(push_total(proxy.admin_port(), "failed") == 0);
 
   for (int i = 0; i < 3; ++i) CHECK(get(proxy.proxy_port(), "/x").status == 200);
