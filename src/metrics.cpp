@@ -298,17 +298,18 @@ MetricsBinding::MethodSlot& MetricsBinding::resolve(size_t worker, size_t route,
 
 prometheus::Counter& MetricsBinding::code_counter(MethodSlot& slot, size_t route, size_t method,
                                                   int status) {
-  // The series bound: a status outside the registry counts as its class.
-  const int code = status_code_key(status);
   for (const auto& [c, counter] : slot.codes) {
-    if (c == code) return *counter;
+    if (c == status) return *counter;
   }
+  // The series bound: a status outside the registry counts as its class
+  // (299 and 298 find the same "2xx" child; the table keeps both, at most
+  // the 500 statuses 100-599).
   prometheus::Labels labels = routes_[route].labels;
   labels["method"] = std::string(http::method_name(static_cast<http::Method>(method)));
-  labels["code"] = code_label(code);
+  labels["code"] = code_label(status_code_key(status));
   prometheus::Counter& counter =
       add_child(metrics_, metrics_.requests_total, route_key(route), labels);
-  slot.codes.emplace_back(code, &counter);
+  slot.codes.emplace_back(status, &counter);
   return counter;
 }
 

@@ -45,7 +45,7 @@ int upstream_error_status(UpstreamError e) {
 void RawPath::assign(std::string_view path) {
   truncated = path.size() > kMaxBytes;
   size = static_cast<uint16_t>(std::min(path.size(), kMaxBytes));
-  std::memcpy(bytes, path.data(), size);
+  copy_short(bytes, path.substr(0, size));
 }
 
 namespace {

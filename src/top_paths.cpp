@@ -17,6 +17,11 @@ struct RouteTopPaths::Shard {
   // Generation g lives in sketch[g % 2]; epoch[i] says which one it holds.
   std::array<std::unique_ptr<PathSketch>, 2> sketch;
   std::array<uint64_t, 2> epoch{UINT64_MAX, UINT64_MAX};
+  // The generation of the last observation and its span [begin, end): the
+  // next one in it needs no 64-bit division.
+  uint64_t current = UINT64_MAX;
+  uint64_t begin_ns = 0;
+  uint64_t end_ns = 0;
 };
 
 RouteTopPaths::RouteTopPaths(size_t workers, size_t capacity, std::chrono::nanoseconds generation)
@@ -30,9 +35,14 @@ RouteTopPaths::~RouteTopPaths() = default;
 void RouteTopPaths::observe(size_t worker, std::string_view path, bool truncated, int status,
                             uint64_t duration_ns, uint64_t now_ns) {
   Shard& shard = shards_[worker];
-  const uint64_t epoch = now_ns / generation_ns_;
-  const size_t g = epoch % 2;
   std::lock_guard<std::mutex> lock(shard.mu);
+  if (now_ns < shard.begin_ns || now_ns >= shard.end_ns) {
+    shard.current = now_ns / generation_ns_;
+    shard.begin_ns = shard.current * generation_ns_;
+    shard.end_ns = shard.begin_ns + generation_ns_;
+  }
+  const uint64_t epoch = shard.current;
+  const size_t g = epoch % 2;
   std::unique_ptr<PathSketch>& sketch = shard.sketch[g];
   if (!sketch) sketch = std::make_unique<PathSketch>(capacity_);  // once per worker and generation
   if (shard.epoch[g] != epoch) {

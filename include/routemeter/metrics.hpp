@@ -162,7 +162,7 @@ class MetricsBinding {
     prometheus::Histogram* duration = nullptr;
     LatencySummaryFamily::Series* latency = nullptr;
     ExemplarSeries* exemplars = nullptr;  // null: exemplars off
-    // status_code_key -> requests_total child; filled on first use of a code.
+    // status -> requests_total child; filled on first use of a status.
     std::vector<std::pair<int, prometheus::Counter*>> codes;
   };
   struct RouteSlot {

@@ -30,6 +30,15 @@ std::string_view upstream_error_name(UpstreamError e);
 // timeouts, 502 for the rest (0 for kNone).
 int upstream_error_status(UpstreamError e);
 
+// Copies a short string of any length, 8 bytes at a time. For the request
+// path's copies: GCC inlines a memcpy of a variable length as `rep movs`,
+// whose start-up cost was a third of recording a request.
+inline void copy_short(char* to, std::string_view from) {
+  size_t i = 0;
+  for (; i + 8 <= from.size(); i += 8) __builtin_memcpy(to + i, from.data() + i, 8);
+  for (; i < from.size(); ++i) to[i] = from[i];
+}
+
 // A request's normalized path without its query, as GET /debug/paths counts
 // it (top_paths.hpp): a copy, since the head it came from is gone by the time
 // the request is recorded. A path longer than kMaxBytes keeps its first
