@@ -161,10 +161,13 @@ void BM_FindTraceId(benchmark::State& state) {
 }
 BENCHMARK(BM_FindTraceId)->ArgName("traced")->Arg(0)->Arg(1);
 
+// state.range(0): 0 = text 0.0.4; 1 = OpenMetrics, every request traced (an
+// exemplar on each bucket a request fell into).
 void BM_RenderMetrics(benchmark::State& state) {
   // 50 upstreams x 10 routes x 4 methods x 5 codes = 10,000 requests_total
   // series, plus their histograms and summaries (50 x 10 x 4 each).
-  Fixture f(2, 50, 10);
+  const bool openmetrics = state.range(0) != 0;
+  Fixture f(2, 50, 10, openmetrics ? kExemplars : 0);
   const routemeter::http::Method methods[] = {
       routemeter::http::Method::kGet, routemeter::http::Method::kPost,
       routemeter::http::Method::kPut, routemeter::http::Method::kDelete};
@@ -181,19 +184,27 @@ void BM_RenderMetrics(benchmark::State& state) {
         rec.start_ns = t;
         t += 1'000'000;
         rec.end_ns = t;
+        if (openmetrics) rec.trace_id = routemeter::TraceId{t, t};
         f.binding.record(0, rec);
       }
     }
   }
   size_t bytes = 0;
+  const auto format =
+      openmetrics ? routemeter::Exposition::kOpenMetrics : routemeter::Exposition::kText;
   for (auto _ : state) {
-    std::string text = f.metrics.render();
+    std::string text = f.metrics.render(format);
     bytes = text.size();
     benchmark::DoNotOptimize(text);
   }
   state.counters["bytes"] = static_cast<double>(bytes);
 }
-BENCHMARK(BM_RenderMetrics)->Unit(benchmark::kMillisecond)->Iterations(10);
+BENCHMARK(BM_RenderMetrics)
+    ->ArgName("openmetrics")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(10);
 
 }  // namespace
 
