@@ -6,14 +6,18 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libevent-dev prometheus-cpp-dev libtomlplusplus-dev zlib1g-dev libsystemd-dev libssl-dev
+  libcurl4-openssl-dev
   catch2 libbenchmark-dev
-  prometheus curl openssl python3-websockets
+  prometheus prometheus-pushgateway curl openssl python3-websockets
   systemd strace
   file
   clang clang-format clang-tidy libclang-rt-14-dev llvm  # llvm: llvm-symbolizer (fuzz.sh traces)
 )
 # libssl-dev: OpenSSL 3 for TLS termination; openssl: s_client in the TLS tests.
 # python3-websockets: the WebSocket client and server of the tunnel tests.
+# libcurl4-openssl-dev: [push] (src/pusher.cpp); prometheus-cpp-dev depends on it
+# already, listed because CMake now finds it directly.
+# prometheus-pushgateway: the [push] integration tests push to the real one.
 # file: dpkg-shlibdeps (CPack's .deb) needs it. clang-format: the format check.
 # clang-tidy: scripts/tidy.sh. clang + libclang-rt-14-dev: the libFuzzer targets.
 missing=()

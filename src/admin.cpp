@@ -6,6 +6,9 @@
 #include <event2/listener.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "routemeter/accept_errors.hpp"
 #include "routemeter/build_info.hpp"
 #include "routemeter/http.hpp"
@@ -116,7 +119,11 @@ void AdminServer::on_request(evhttp_request* req) {
   connections_->request_read(req);
   const char* uri = evhttp_request_get_uri(req);
   std::string_view path = uri != nullptr ? uri : "/";
-  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  std::string_view query;
+  if (auto q = path.find('?'); q != std::string_view::npos) {
+    query = path.substr(q + 1);
+    path = path.substr(0, q);
+  }
   std::string_view method;
   switch (evhttp_request_get_command(req)) {
     case EVHTTP_REQ_GET:
@@ -135,7 +142,8 @@ void AdminServer::on_request(evhttp_request* req) {
   evkeyvalq* in = evhttp_request_get_input_headers(req);
   const char* auth = evhttp_find_header(in, "Authorization");
   const char* ae = evhttp_find_header(in, "Accept-Encoding");
-  AdminRequest areq{method, path, ae != nullptr ? ae : ""};
+  const char* accept = evhttp_find_header(in, "Accept");
+  AdminRequest areq{method, path, ae != nullptr ? ae : "", query, accept != nullptr ? accept : ""};
   AdminResponse res = handle(areq, auth != nullptr ? auth : "");
 
   evkeyvalq* out = evhttp_request_get_output_headers(req);
@@ -154,10 +162,16 @@ void AdminServer::on_request(evhttp_request* req) {
 
 std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate) {
   std::vector<AdminEndpoint> table;
-  table.push_back({"/metrics", "GET", "Prometheus metrics (text format 0.0.4; gzip if asked)", true,
-                   [&delegate](const AdminRequest&) {
+  table.push_back({"/metrics", "GET",
+                   "Prometheus metrics (text 0.0.4, or OpenMetrics 1.0.0 if asked; gzip if asked)",
+                   true, [&delegate](const AdminRequest& req) {
+                     if (wants_openmetrics(req.accept)) {
+                       return AdminResponse{
+                           200, "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                           delegate.render_metrics(Exposition::kOpenMetrics)};
+                     }
                      return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                                          delegate.render_metrics()};
+                                          delegate.render_metrics(Exposition::kText)};
                    }});
   table.push_back({"/healthz", "GET", "200 while the process runs", false, [](const AdminRequest&) {
                      return AdminResponse{200, "text/plain", "ok\n"};
@@ -182,7 +196,60 @@ std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate) {
                      if (!r.message.empty()) body += r.message + "\n";
                      return AdminResponse{r.ok ? 200 : 400, "text/plain; charset=utf-8", body};
                    }});
+  table.push_back(
+      {"/debug/paths", "GET", "most frequent raw paths per route (JSON; ?route=NAME)", true,
+       [&delegate](const AdminRequest& req) {
+         std::vector<std::pair<std::string, std::string>> params;
+         if (!parse_query(req.query, params)) {
+           return AdminResponse{400, "text/plain; charset=utf-8", "malformed query string\n"};
+         }
+         std::string route;
+         for (const auto& [name, value] : params) {
+           if (name != "route") {
+             return AdminResponse{400, "text/plain; charset=utf-8",
+                                  "unknown parameter \"" + name + "\"; only route=NAME\n"};
+           }
+           route = value;
+         }
+         return delegate.debug_paths(route);
+       }});
   return table;
+}
+
+bool parse_query(std::string_view query, std::vector<std::pair<std::string, std::string>>& out) {
+  auto decode = [](std::string_view in, std::string& text) {
+    auto hex = [](char c) {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '+') {
+        text += ' ';
+      } else if (in[i] != '%') {
+        text += in[i];
+      } else {
+        if (i + 2 >= in.size() || hex(in[i + 1]) < 0 || hex(in[i + 2]) < 0) return false;
+        text += static_cast<char>((hex(in[i + 1]) * 16) + hex(in[i + 2]));
+        i += 2;
+      }
+    }
+    return true;
+  };
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    std::string name;
+    std::string value;
+    if (!decode(pair.substr(0, eq), name)) return false;
+    if (eq != std::string_view::npos && !decode(pair.substr(eq + 1), value)) return false;
+    out.emplace_back(std::move(name), std::move(value));
+  }
+  return true;
 }
 
 std::string version_json() {
@@ -219,6 +286,35 @@ std::string gzip_compress(std::string_view data) {
   out.resize(zs.total_out);
   deflateEnd(&zs);
   return out;
+}
+
+bool wants_openmetrics(std::string_view accept) {
+  // The q of the best entry of each media type (1 without a q parameter).
+  double openmetrics = 0;
+  double text = 0;
+  while (!accept.empty()) {
+    const size_t comma = accept.find(',');
+    std::string_view item = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    const size_t semi = item.find(';');
+    std::string_view type = item.substr(0, semi);
+    while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+    double q = 1;
+    for (std::string_view params = semi == std::string_view::npos ? "" : item.substr(semi + 1);
+         !params.empty();) {
+      const size_t next = params.find(';');
+      std::string_view param = params.substr(0, next);
+      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+      while (!param.empty() && param.front() == ' ') param.remove_prefix(1);
+      if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+        q = std::strtod(std::string(param.substr(2)).c_str(), nullptr);
+      }
+    }
+    if (http::iequals(type, "application/openmetrics-text")) openmetrics = std::max(openmetrics, q);
+    if (http::iequals(type, "text/plain")) text = std::max(text, q);
+  }
+  return openmetrics > 0 && openmetrics >= text;
 }
 
 bool accepts_gzip(std::string_view v) {

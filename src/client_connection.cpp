@@ -302,6 +302,8 @@ bool ClientConnection::parse_head() {
   const Router::Match match =
       runtime_->snapshot->router().classify(head_.method_token, head_.host, path);
   record_.route = match.route;
+  record_.path.assign(path);
+  record_.trace_id = find_trace_id(head_.headers);
   worker_.begin(*runtime_->snapshot, record_);
 
   const http::Framing& framing = head_.framing;

@@ -23,16 +23,22 @@ namespace config_detail {
 void read_upstreams_and_routes(ConfigReader& reader, const toml::table& root, Config& config);
 // Defined in config_tls.cpp; `config` holds [server] and [admin] already.
 void read_tls(ConfigReader& reader, const toml::table& t, const Config& config, TlsConfig& tls);
+// Defined in config_push.cpp.
+void read_push(ConfigReader& reader, const toml::table& t, PushConfig& push);
 }  // namespace config_detail
 
 namespace {
 
 using config_detail::ConfigReader;
+using config_detail::position_of;
 using config_detail::quoted;
 
 constexpr int64_t kMaxWorkers = 1024;
 constexpr int64_t kMaxU32 = 0xffffffff;
 constexpr int64_t kMaxI64 = std::numeric_limits<int64_t>::max();
+// Each sketch monitors 6 x top_paths paths (top_paths.hpp); 1000 shown per
+// route is already more than a page of JSON anyone reads.
+constexpr uint32_t kMaxTopPaths = 1000;
 // A config file is a few KiB; this only keeps a wrong --config (/dev/zero)
 // from eating memory.
 constexpr size_t kMaxFileBytes = 16 * 1024 * 1024;
@@ -137,7 +143,7 @@ void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics)
   constexpr std::string_view kPrefix = "metrics.";
   r.check_keys(t,
                {"namespace", "histogram_buckets", "summary_quantiles", "summary_max_age",
-                "summary_age_buckets", "per_server"},
+                "summary_age_buckets", "per_server", "top_paths", "max_series", "exemplars"},
                kPrefix);
   std::string name_space;
   if (r.read_string(t, "namespace", kPrefix, name_space)) {
@@ -177,6 +183,12 @@ void read_metrics(ConfigReader& r, const toml::table& t, MetricsConfig& metrics)
   r.read_unsigned<uint32_t>(t, "summary_age_buckets", kPrefix, 1, kMaxU32,
                             metrics.summary_age_buckets);
   r.read_bool(t, "per_server", kPrefix, metrics.per_server);
+  r.read_unsigned<uint32_t>(t, "top_paths", kPrefix, 0, kMaxTopPaths, metrics.top_paths);
+  r.read_bool(t, "exemplars", kPrefix, metrics.exemplars);
+  r.read_unsigned<uint64_t>(t, "max_series", kPrefix, 1, kMaxI64, metrics.max_series);
+  const toml::node* max_series = t.get("max_series");
+  metrics.max_series_position =
+      position_of(max_series != nullptr ? max_series->source() : t.source());
 }
 
 void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {
@@ -222,8 +234,8 @@ void read_log(ConfigReader& r, const toml::table& t, LogConfig& log) {
 void read_root(ConfigReader& r, const toml::table& root, Config& config) {
   for (const auto& [key, node] : root) {
     const std::string_view name = key.str();
-    const bool section =
-        name == "server" || name == "tls" || name == "admin" || name == "metrics" || name == "log";
+    const bool section = name == "server" || name == "tls" || name == "admin" ||
+                         name == "metrics" || name == "push" || name == "log";
     if (section) {
       if (!node.is_table()) r.type_error(node, name, "a table");
     } else if (name == "upstream" || name == "route") {
@@ -231,7 +243,7 @@ void read_root(ConfigReader& r, const toml::table& root, Config& config) {
     } else if (node.is_table()) {
       r.error(key.source(), "[" + std::string(name) +
                                 "]: unknown table (expected server, tls, admin, metrics, "
-                                "log, [[upstream]] or [[route]])");
+                                "push, log, [[upstream]] or [[route]])");
     } else {
       r.error(key.source(), std::string(name) + ": unknown key (top-level keys belong in a table)");
     }
@@ -240,6 +252,10 @@ void read_root(ConfigReader& r, const toml::table& root, Config& config) {
   if (const auto* t = root["admin"].as_table()) read_admin(r, *t, config.admin);
   if (const auto* t = root["metrics"].as_table()) read_metrics(r, *t, config.metrics);
   if (const auto* t = root["log"].as_table()) read_log(r, *t, config.log);
+  if (const auto* t = root["push"].as_table()) {
+    config.push.emplace();
+    config_detail::read_push(r, *t, *config.push);
+  }
   if (const auto* t = root["tls"].as_table()) {
     config.tls.emplace();
     config_detail::read_tls(r, *t, config, *config.tls);

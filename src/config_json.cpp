@@ -221,6 +221,16 @@ void write_route(JsonWriter& w, const RouteConfig& r) {
   w.value(r.upstream);
   w.key("strip_prefix");
   w.value(r.strip_prefix);
+  w.key("slo");
+  if (r.slo) {
+    w.begin_object();
+    write_duration(w, "latency", r.slo->latency);
+    w.key("objective");
+    w.value(r.slo->objective);
+    w.end_object();
+  } else {
+    w.null();
+  }
   w.end_object();
 }
 
@@ -316,7 +326,33 @@ std::string config_to_json(const Config& c) {
   w.value(uint64_t{c.metrics.summary_age_buckets});
   w.key("per_server");
   w.value(c.metrics.per_server);
+  w.key("top_paths");
+  w.value(uint64_t{c.metrics.top_paths});
+  w.key("max_series");
+  w.value(c.metrics.max_series);
+  w.key("exemplars");
+  w.value(c.metrics.exemplars);
   w.end_object();
+
+  w.key("push");
+  if (c.push) {
+    w.begin_object();
+    w.key("url");
+    w.value(c.push->url);
+    w.key("job");
+    w.value(c.push->job);
+    write_duration(w, "interval", c.push->interval);
+    w.key("grouping");
+    w.begin_object();
+    for (const auto& [name, value] : c.push->grouping) {
+      w.key(name);
+      w.value(value);
+    }
+    w.end_object();
+    w.end_object();
+  } else {
+    w.null();
+  }
 
   w.key("log");
   w.begin_object();

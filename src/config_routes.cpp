@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,13 @@ namespace {
 constexpr std::string_view kReservedRouteName = "unmatched";
 constexpr std::string_view kReservedUpstreamName = "none";
 constexpr int64_t kMaxU32 = 0xffffffff;
+
+// The shortest text that reads back as `value` ("99.9", not "99.900000").
+std::string shortest(double value) {
+  char buffer[32];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return ec == std::errc() ? std::string(buffer, end) : std::string();
+}
 
 bool is_name(std::string_view name) {
   if (name.empty()) return false;
@@ -246,15 +254,51 @@ void read_route_match(ConfigReader& r, const toml::table& t, const std::string& 
   }
 }
 
+// `slo = { latency = "300ms", objective = 0.999 }`: both keys required.
+void read_slo(ConfigReader& r, const toml::node& node, const std::string& prefix,
+              RouteConfig& route) {
+  const auto* t = node.as_table();
+  if (t == nullptr) {
+    r.type_error(node, prefix + "slo", "a table like { latency = \"300ms\", objective = 0.999 }");
+    return;
+  }
+  const std::string p = prefix + "slo.";
+  r.check_keys(*t, {"latency", "objective"}, p);
+  SloConfig slo;
+  bool ok = true;
+  if (t->get("latency") == nullptr) {
+    r.error(t->source(), prefix + "slo: missing required key \"latency\"");
+    ok = false;
+  } else if (!r.read_duration(*t, "latency", p, false, slo.latency)) {
+    ok = false;
+  }
+  if (const toml::node* objective = t->get("objective")) {
+    if (!r.node_number(*objective, p + "objective", slo.objective)) {
+      ok = false;
+    } else if (!(slo.objective > 0 && slo.objective < 1)) {
+      // 1 leaves no error budget (every burn rate would divide by zero);
+      // 99.9 is a percentage where a ratio is expected.
+      r.error(objective->source(),
+              p + "objective: must be a ratio between 0 and 1 (exclusive), like 0.999, got " +
+                  shortest(slo.objective));
+      ok = false;
+    }
+  } else {
+    r.error(t->source(), prefix + "slo: missing required key \"objective\"");
+    ok = false;
+  }
+  if (ok) route.slo = slo;
+}
+
 void read_route(ConfigReader& r, const toml::table& t, size_t index, RouteConfig& route,
                 Origin& origin) {
   route.position = position_of(t.source());
   origin.prefix = read_name(r, t, "route", index, kReservedRouteName, route.name, origin);
   const std::string& p = origin.prefix;
-  r.check_keys(
-      t,
-      {"name", "path", "path_prefix", "path_regex", "methods", "host", "upstream", "strip_prefix"},
-      p);
+  r.check_keys(t,
+               {"name", "path", "path_prefix", "path_regex", "methods", "host", "upstream",
+                "strip_prefix", "slo"},
+               p);
   read_route_match(r, t, p, route);
   if (const toml::array* methods = r.read_array(t, "methods", p)) {
     if (methods->empty()) {
@@ -300,6 +344,7 @@ void read_route(ConfigReader& r, const toml::table& t, size_t index, RouteConfig
       route.match != PathMatch::kPrefix) {
     r.error(t.get("strip_prefix")->source(), p + "strip_prefix: only works with path_prefix");
   }
+  if (const toml::node* slo = t.get("slo")) read_slo(r, *slo, p, route);
 }
 
 // The [[name]] array at the root, or nullptr (reporting a wrong type).

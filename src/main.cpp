@@ -5,8 +5,10 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "routemeter/build_info.hpp"
+#include "routemeter/cardinality.hpp"
 #include "routemeter/config.hpp"
 #include "routemeter/server.hpp"
 #include "routemeter/versions.hpp"
@@ -30,7 +32,13 @@ int check_config(const std::string& path) {
     for (const auto& e : res.errors) std::cerr << e.to_string() << "\n";
     return 1;
   }
-  std::cout << path << ": ok\n";
+  const std::vector<routemeter::FamilyBound> bound = routemeter::series_bound(*res.config);
+  const std::string table = routemeter::format_series_bound(bound, res.config->metrics.max_series);
+  if (auto too_many = routemeter::check_series_bound(*res.config)) {
+    std::cerr << too_many->to_string() << "\n" << table;
+    return 1;
+  }
+  std::cout << path << ": ok\n" << table;
   return 0;
 }
 

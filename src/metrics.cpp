@@ -1,12 +1,18 @@
 #include "routemeter/metrics.hpp"
 
+#include <chrono>
 #include <sstream>
 
+#include "routemeter/cardinality.hpp"
 #include "routemeter/http.hpp"
 #include "routemeter/router.hpp"
 #include "routemeter/text_format.hpp"
 
 namespace routemeter {
+
+static_assert(RawPath::kMaxBytes == PathSketch::kMaxPathBytes,
+              "a recorded path is cut where the sketch would cut it");
+
 namespace {
 
 std::string name(const MetricsConfig& c, const char* suffix) { return c.name_space + "_" + suffix; }
@@ -86,6 +92,15 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                              .Name(name(config, "upstream_ejections_total"))
                              .Help("Passive outlier ejections of upstream servers.")
                              .Register(*registry_)),
+      slo_requests(prometheus::BuildCounter()
+                       .Name(name(config, "slo_requests_total"))
+                       .Help("Requests on routes with an slo, by result: good (no 5xx, within "
+                             "the latency), slow (no 5xx, slower), error (5xx).")
+                       .Register(*registry_)),
+      push_total(prometheus::BuildCounter()
+                     .Name(name(config, "push_total"))
+                     .Help("Pushes to the Pushgateway of [push], by result: ok, failed.")
+                     .Register(*registry_)),
       request_latency(std::make_shared<LatencySummaryFamily>(
           name(config, "request_latency_seconds"),
           "Request durations as quantiles over the last summary_max_age.", config, workers)),
@@ -97,8 +112,13 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
           "Time from the request's last byte written upstream to the response head read: the "
           "upstream's own time.",
           config.histogram_buckets, workers)),
+      request_duration_name_(name(config, "request_duration_seconds")),
       config_(config),
-      workers_(workers) {
+      workers_(workers),
+      top_paths_(config.top_paths, workers),
+      exemplars_(config.exemplars
+                     ? std::make_shared<ExemplarFamily>(workers, config.histogram_buckets)
+                     : nullptr) {
   collectables_.push_back(request_latency);
   collectables_.push_back(upstream_connect_duration);
   collectables_.push_back(upstream_header_duration);
@@ -130,7 +150,7 @@ void Metrics::add_collectable(std::weak_ptr<prometheus::Collectable> c) {
   collectables_.push_back(std::move(c));
 }
 
-std::string Metrics::render() const {
+std::string Metrics::render(Exposition format) const {
   // In-flight first: see in_flight_registry_.
   std::vector<prometheus::MetricFamily> families = in_flight_registry_->Collect();
   for (auto& f : registry_->Collect()) families.push_back(std::move(f));
@@ -141,9 +161,39 @@ std::string Metrics::render() const {
   }
   std::string out;
   out.reserve(last_render_size_.load(std::memory_order_relaxed) + 4096);
-  append_text_format(out, families);
+  if (format == Exposition::kText) {
+    append_text_format(out, families);
+  } else {
+    append_openmetrics(out, families, exemplars_source());
+  }
   last_render_size_.store(out.size(), std::memory_order_relaxed);
   return out;
+}
+
+HistogramExemplars Metrics::exemplars_source() const {
+  if (!exemplars_) return {};
+  // Exemplars carry wall-clock timestamps; requests record a monotonic end.
+  const double wall_now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const uint64_t mono_now = monotonic_ns();
+  return [this, wall_now, mono_now](const prometheus::MetricFamily& family,
+                                    const prometheus::ClientMetric& metric,
+                                    std::vector<std::optional<BucketExemplar>>& out) {
+    if (family.name != request_duration_name_) return;
+    prometheus::Labels labels;
+    for (const auto& l : metric.label) labels.emplace(l.name, l.value);
+    std::shared_ptr<const ExemplarSeries> series = exemplars_->find(labels);
+    if (!series) return;
+    for (const std::optional<Exemplar>& e : series->latest()) {
+      if (!e) {
+        out.emplace_back();
+        continue;
+      }
+      const double age =
+          mono_now > e->end_ns ? static_cast<double>(mono_now - e->end_ns) * 1e-9 : 0;
+      out.emplace_back(BucketExemplar{trace_id_hex(e->trace_id), e->value, wall_now - age});
+    }
+  };
 }
 
 void Metrics::retain(const std::string& key) {
@@ -272,6 +322,9 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
     RouteSeries r;
     r.labels = {{"upstream", rc.upstream}, {"route", rc.name}};
     r.upstream = rc.upstream_index;
+    if (rc.slo) {
+      r.slo_latency_ns = static_cast<uint64_t>(std::chrono::nanoseconds(rc.slo->latency).count());
+    }
     routes_.push_back(r);
   }
   RouteSeries unmatched;
@@ -285,6 +338,15 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
     keys_.push_back(key);
     r.request_bytes = &add_child(metrics, metrics.request_bytes, key, r.labels);
     r.response_bytes = &add_child(metrics, metrics.response_bytes, key, r.labels);
+    r.top_paths = metrics.top_paths().route(key);
+    if (r.slo_latency_ns != 0) {
+      // Every result from the start, at 0: a burn-rate ratio needs all three.
+      for (size_t k = 0; k < kSloResults; ++k) {
+        prometheus::Labels labels = r.labels;
+        labels["result"] = std::string(slo_result_name(static_cast<SloResult>(k)));
+        r.slo[k] = &add_child(metrics, metrics.slo_requests, key, labels);
+      }
+    }
   }
 
   per_worker_.resize(metrics.workers());
@@ -321,21 +383,29 @@ MetricsBinding::MethodSlot& MetricsBinding::resolve(size_t worker, size_t route,
     LatencySummaryFamily::Series& series = summaries.add(labels);
     metrics_.on_created(key, &series, [&summaries, &series] { summaries.remove(series); });
     slot.latency = &series;
+    if (ExemplarFamily* exemplars = metrics_.exemplars()) {
+      ExemplarSeries& e = exemplars->add(labels);
+      metrics_.on_created(key, &e, [exemplars, &e] { exemplars->remove(e); });
+      slot.exemplars = &e;
+    }
   }
   return slot;
 }
 
 prometheus::Counter& MetricsBinding::code_counter(MethodSlot& slot, size_t route, size_t method,
-                                                  int code) {
+                                                  int status) {
   for (const auto& [c, counter] : slot.codes) {
-    if (c == code) return *counter;
+    if (c == status) return *counter;
   }
+  // The series bound: a status outside the registry counts as its class
+  // (299 and 298 find the same "2xx" child; the table keeps both, at most
+  // the 500 statuses 100-599).
   prometheus::Labels labels = routes_[route].labels;
   labels["method"] = std::string(http::method_name(static_cast<http::Method>(method)));
-  labels["code"] = std::to_string(code);
+  labels["code"] = code_label(status_code_key(status));
   prometheus::Counter& counter =
       add_child(metrics_, metrics_.requests_total, route_key(route), labels);
-  slot.codes.emplace_back(code, &counter);
+  slot.codes.emplace_back(status, &counter);
   return counter;
 }
 
@@ -349,13 +419,23 @@ prometheus::Counter& MetricsBinding::server_code_counter(size_t worker, size_t u
   const std::string& server_name = server_names_[upstream][server];
   prometheus::Counter& counter =
       add_child(metrics_, metrics_.upstream_server_requests, "s:" + name + "/" + server_name,
-                {{"upstream", name}, {"server", server_name}, {"code", std::to_string(code)}});
+                {{"upstream", name}, {"server", server_name}, {"code", code_label(status_code_key(code))}});
   table.emplace_back(code, &counter);
   return counter;
 }
 
 size_t MetricsBinding::route_slot(const RequestRecord& rec) const {
   return rec.route != nullptr ? rec.route->index : routes_.size() - 1;
+}
+
+std::vector<TopPathsRoute> MetricsBinding::top_paths_routes() const {
+  std::vector<TopPathsRoute> out;
+  for (const RouteSeries& r : routes_) {
+    if (r.top_paths) {
+      out.push_back({r.labels.at("route"), r.labels.at("upstream"), r.top_paths.get()});
+    }
+  }
+  return out;
 }
 
 void MetricsBinding::begin(size_t, RequestRecord& rec) {
@@ -386,10 +466,21 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
   UpstreamSeries& us = upstreams_[rs.upstream];
   MethodSlot& slot = resolve(worker, route, method);
   code_counter(slot, route, method, rec.status).Increment();
-  const double seconds =
-      rec.end_ns > rec.start_ns ? static_cast<double>(rec.end_ns - rec.start_ns) * 1e-9 : 0.0;
+  const uint64_t duration_ns = rec.end_ns > rec.start_ns ? rec.end_ns - rec.start_ns : 0;
+  const double seconds = static_cast<double>(duration_ns) * 1e-9;
   slot.duration->Observe(seconds);
+  if (slot.exemplars != nullptr && rec.trace_id.valid()) {
+    slot.exemplars->observe(worker, seconds, rec.trace_id, rec.end_ns);
+  }
+  if (rs.slo_latency_ns != 0) {
+    rs.slo[static_cast<size_t>(classify_slo(rec.status, duration_ns, rs.slo_latency_ns))]
+        ->Increment();
+  }
   slot.latency->observe(worker, seconds, rec.end_ns);
+  if (rs.top_paths && rec.path.size != 0) {
+    rs.top_paths->observe(worker, rec.path.view(), rec.path.truncated, rec.status, duration_ns,
+                          rec.end_ns);
+  }
   if (rec.request_body_bytes != 0) {
     rs.request_bytes->Increment(static_cast<double>(rec.request_body_bytes));
   }

@@ -6,13 +6,17 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "routemeter/build_info.hpp"
+#include "routemeter/cardinality.hpp"
 #include "routemeter/collectors.hpp"
+#include "routemeter/json.hpp"
 #include "routemeter/log.hpp"
 #include "routemeter/net.hpp"
 #include "routemeter/server_collectors.hpp"
+#include "routemeter/slo.hpp"
 
 namespace routemeter {
 namespace {
@@ -46,7 +50,10 @@ std::string restart_only_changes(const Config& old_c, const Config& new_c) {
       old_c.metrics.histogram_buckets != new_c.metrics.histogram_buckets ||
       old_c.metrics.summary_quantiles != new_c.metrics.summary_quantiles ||
       old_c.metrics.summary_max_age != new_c.metrics.summary_max_age ||
-      old_c.metrics.summary_age_buckets != new_c.metrics.summary_age_buckets) {
+      old_c.metrics.summary_age_buckets != new_c.metrics.summary_age_buckets ||
+      old_c.metrics.top_paths != new_c.metrics.top_paths ||
+      old_c.metrics.max_series != new_c.metrics.max_series ||
+      old_c.metrics.exemplars != new_c.metrics.exemplars) {
     note("[metrics]");
   }
   if (!notes.empty()) notes = "changed but applied only on restart: " + notes;
@@ -58,12 +65,33 @@ std::string restart_only_changes(const Config& old_c, const Config& new_c) {
 Server::Server(std::string config_path) : config_path_(std::move(config_path)) {}
 
 Server::~Server() {
-  // Workers first (they hold snapshots), then the snapshot, whose metric
-  // bindings release their series in metrics_.
+  // The push thread first (it renders the metrics), then the workers (they
+  // hold snapshots), then the snapshot, whose metric bindings release their
+  // series in metrics_.
+  pusher_.reset();
   workers_.clear();
   health_checker_.reset();
   admin_.reset();
   snapshot_.reset();
+}
+
+std::shared_ptr<const Snapshot> Server::current_snapshot() const {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return snapshot_;
+}
+
+void Server::configure_push(const Config& config) {
+  if (!config.push) {
+    if (pusher_) pusher_->configure(std::nullopt);
+    return;
+  }
+  if (!pusher_) {
+    pusher_ = std::make_unique<Pusher>(metrics_->push_total, [this] { return metrics_->render(); });
+    pusher_->configure(config.push);
+    pusher_->start();
+    return;
+  }
+  pusher_->configure(config.push);
 }
 
 bool Server::bind_listeners(const Config& config, size_t workers, std::string* error) {
@@ -117,9 +145,28 @@ bool Server::bind_admin(const Config& config, std::string* error) {
   return true;
 }
 
-std::string Server::render_metrics() const { return metrics_->render(); }
+std::string Server::render_metrics(Exposition format) const { return metrics_->render(format); }
 
 std::string Server::config_json() const { return config_to_json(snapshot_->config()); }
+
+AdminResponse Server::debug_paths(std::string_view route) const {
+  constexpr const char* kJson = "application/json";
+  MetricsBinding* binding = snapshot_->metrics();
+  const size_t limit = metrics_->top_paths().top_paths();
+  if (binding == nullptr || limit == 0) {
+    return {404, kJson, "{\"error\": \"top paths are off ([metrics] top_paths = 0)\"}\n"};
+  }
+  std::vector<TopPathsRoute> routes = binding->top_paths_routes();
+  if (!route.empty()) {
+    std::erase_if(routes, [route](const TopPathsRoute& r) { return r.route != route; });
+    if (routes.empty()) {
+      std::string body = "{\"error\": ";
+      append_json_string(body, "no route \"" + std::string(route) + "\"");
+      return {404, kJson, body + "}\n"};
+    }
+  }
+  return {200, kJson, top_paths_json(routes, limit, monotonic_ns())};
+}
 
 std::shared_ptr<const Snapshot> Server::load_snapshot(std::vector<std::string>* errors) {
   ConfigLoadResult loaded = load_config_file(config_path_);
@@ -127,6 +174,16 @@ std::shared_ptr<const Snapshot> Server::load_snapshot(std::vector<std::string>* 
   if (!loaded.ok()) {
     for (const ConfigError& e : loaded.errors) errors->push_back(e.to_string());
     return nullptr;
+  }
+  // The series bound, with the [metrics] the process runs with (a reload
+  // does not change them: restart_only_changes).
+  {
+    Config effective = *loaded.config;
+    if (metrics_) effective.metrics = metrics_->config();
+    if (auto too_many = check_series_bound(effective)) {
+      errors->push_back(too_many->to_string());
+      return nullptr;
+    }
   }
   // The first load lays out the metrics; [metrics] and the worker count only
   // change on restart (restart_only_changes).
@@ -149,7 +206,11 @@ int Server::run() {
   // data path records nothing. Not a configuration option.
   bench_no_metrics_ = std::getenv("ROUTEMETER_BENCH_NO_METRICS") != nullptr;
   std::vector<std::string> errors;
-  snapshot_ = load_snapshot(&errors);
+  {
+    std::shared_ptr<const Snapshot> first = load_snapshot(&errors);
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    snapshot_ = std::move(first);
+  }
   if (!snapshot_) {
     for (const std::string& e : errors) log_error(e);
     return 1;
@@ -162,8 +223,11 @@ int Server::run() {
   collectors_.push_back(std::make_shared<ProcessCollector>());
   collectors_.push_back(
       std::make_shared<BuildInfoCollector>(ns, build::kVersion, build::kRevision));
-  collectors_.push_back(std::make_shared<ServerUpCollector>(ns, [this] { return snapshot_; }));
-  collectors_.push_back(std::make_shared<TlsExpiryCollector>(ns, [this] { return snapshot_; }));
+  collectors_.push_back(
+      std::make_shared<ServerUpCollector>(ns, [this] { return current_snapshot(); }));
+  collectors_.push_back(
+      std::make_shared<TlsExpiryCollector>(ns, [this] { return current_snapshot(); }));
+  collectors_.push_back(std::make_shared<SloCollector>(ns, [this] { return current_snapshot(); }));
   for (auto& c : collectors_) metrics_->add_collectable(c);
   metrics_->config_last_reload_successful.Add({}).Set(1);
   metrics_->config_last_reload_success_timestamp.Add({}).Set(unix_now());
@@ -191,6 +255,8 @@ int Server::run() {
   }
   restart_health_checks();
   for (auto& w : workers_) w->start();
+  // After every collector is added: the push thread renders from now on.
+  configure_push(config);
 
   std::string proxies;
   for (const std::string& a : proxy_addresses_) proxies += (proxies.empty() ? "" : ",") + a;
@@ -201,6 +267,11 @@ int Server::run() {
   sd_notify(0, "READY=1\nSTATUS=serving");
   event_base_dispatch(base_.get());
   for (auto& w : workers_) w->join();
+  if (pusher_) {
+    // Drained: the last push has every request counted.
+    pusher_->stop(true);
+    log_info("pushed the final metrics");
+  }
   log_info("stopped");
   return 0;
 }
@@ -226,8 +297,12 @@ Server::ReloadResult Server::reload() {
   // snapshot starts from each server's last known health.
   health_checker_.reset();
   snap->inherit_health(*snapshot_);
-  snapshot_ = snap;
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    snapshot_ = snap;
+  }
   restart_health_checks();
+  configure_push(snap->config());
   set_log_level(snap->config().log.level);
   admin_->set_token(snap->config().admin.token);
   for (auto& w : workers_) w->request_snapshot(snap);

@@ -13,10 +13,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "routemeter/admin_connections.hpp"
 #include "routemeter/event_handles.hpp"
+#include "routemeter/metrics.hpp"
 
 struct evconnlistener;
 struct evhttp;
@@ -39,6 +41,8 @@ struct AdminRequest {
   std::string_view method;  // "GET", "POST", ...
   std::string_view path;
   std::string_view accept_encoding;
+  std::string_view query;   // after '?', without it; empty if none
+  std::string_view accept;  // the Accept header; empty if none
 };
 
 struct AdminEndpoint {
@@ -93,21 +97,32 @@ class AdminDelegate {
     std::string message;  // errors (file:line:col) or notes on what needs a restart
   };
 
-  virtual std::string render_metrics() const = 0;  // text format 0.0.4
+  virtual std::string render_metrics(Exposition format) const = 0;
   virtual bool draining() const = 0;
   virtual std::string config_json() const = 0;  // the effective config, token omitted
   virtual ReloadResult reload() = 0;            // re-reads the config file
+  // GET /debug/paths: the top raw paths of every route, or of the route
+  // named `route` when it is not empty (JSON; 404 when off or no such route).
+  virtual AdminResponse debug_paths(std::string_view route) const = 0;
 
  protected:
   ~AdminDelegate() = default;
 };
 
 // routemeter's admin endpoints, in the order `/` lists them: /metrics,
-// /healthz, /readyz, /version, /config, /-/reload.
+// /healthz, /readyz, /version, /config, /-/reload, /debug/paths.
 std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate);
 
 // The body of GET /version: version, revision, build date and library versions (JSON).
 std::string version_json();
+
+// The name=value pairs of a query string ("route=car-api&x=%2F"), '+' and
+// %XX decoded, in order; false (and `out` partial) on a malformed %-escape.
+bool parse_query(std::string_view query, std::vector<std::pair<std::string, std::string>>& out);
+
+// Whether an Accept value prefers OpenMetrics (application/openmetrics-text
+// with a q at least that of text/plain), as Prometheus's does.
+bool wants_openmetrics(std::string_view accept);
 
 // gzip-compresses `data` (endpoints marked gzip, for "Accept-Encoding: gzip").
 std::string gzip_compress(std::string_view data);

@@ -96,6 +96,25 @@ struct MetricsConfig {
   Duration summary_max_age = std::chrono::seconds(60);
   uint32_t summary_age_buckets = 5;
   bool per_server = false;  // also count requests per upstream server
+  uint32_t top_paths = 20;  // raw paths reported per route by GET /debug/paths; 0 = off
+  bool exemplars = true;    // trace ids on histogram buckets (OpenMetrics scrapes only)
+  // A config that could expose more series than this is refused (cardinality.hpp).
+  uint64_t max_series = 100000;
+  SourcePosition max_series_position;  // of the key, else of [metrics]; 0 = neither in the file
+};
+
+// [push]: push the /metrics exposition to a Prometheus Pushgateway every
+// `interval` (docs/metrics.md, "Pushgateway"). Present only when the file
+// has a [push] table.
+struct PushConfig {
+  std::string url;  // "http(s)://host:port[/path]", without a trailing '/'
+  std::string job = "routemeter";
+  Duration interval = std::chrono::seconds(10);
+  // The grouping key after the job, in file order: `grouping` if set, else
+  // instance = the host name (read when the config is loaded).
+  std::vector<std::pair<std::string, std::string>> grouping;
+  bool grouping_configured = false;  // true: from the `grouping` key
+  SourcePosition position;           // of the [push] table
 };
 
 enum class LogFormat { kJson, kCombined };
@@ -152,6 +171,15 @@ struct UpstreamConfig {
 
 enum class PathMatch { kExact, kPrefix, kRegex };
 
+// A route's `slo`: a request is good when it is answered without a 5xx within
+// `latency`, slow when it is answered without a 5xx later, an error with a
+// 5xx (routemeter_slo_requests_total; docs/metrics.md, "SLOs").
+struct SloConfig {
+  Duration latency{0};   // > 0
+  double objective = 0;  // the share of good requests aimed for, in (0, 1)
+  bool operator==(const SloConfig&) const = default;
+};
+
 struct RouteConfig {
   std::string name;
   PathMatch match = PathMatch::kPrefix;
@@ -161,7 +189,8 @@ struct RouteConfig {
   std::string upstream;
   size_t upstream_index = 0;  // index into Config::upstreams, resolved by validation
   bool strip_prefix = false;
-  SourcePosition position;  // of the [[route]] table
+  std::optional<SloConfig> slo;  // no `slo` key: no SLO accounting
+  SourcePosition position;       // of the [[route]] table
 };
 
 struct Config {
@@ -170,6 +199,7 @@ struct Config {
   std::optional<TlsConfig> tls;  // no [tls] table: no HTTPS listener
   AdminConfig admin;
   MetricsConfig metrics;
+  std::optional<PushConfig> push;  // no [push] table: no pushing
   LogConfig log;
   std::vector<UpstreamConfig> upstreams;
   std::vector<RouteConfig> routes;

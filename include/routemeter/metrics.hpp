@@ -33,9 +33,13 @@
 
 #include "routemeter/accept_errors.hpp"
 #include "routemeter/config.hpp"
+#include "routemeter/exemplars.hpp"
 #include "routemeter/latency_summary.hpp"
 #include "routemeter/request_record.hpp"
 #include "routemeter/worker_histogram.hpp"
+#include "routemeter/slo.hpp"
+#include "routemeter/text_format.hpp"
+#include "routemeter/top_paths.hpp"
 
 namespace routemeter {
 
@@ -47,6 +51,10 @@ constexpr size_t kUpstreamErrorKinds = 7;  // UpstreamError values, kNone first
 enum class TlsHandshakeResult : uint8_t { kOk, kFailed };
 
 class Snapshot;
+
+// What /metrics answers in: the text format 0.0.4, or OpenMetrics 1.0.0 (with
+// exemplars) for a scraper whose Accept asks for it.
+enum class Exposition : uint8_t { kText, kOpenMetrics };
 
 class Metrics {
   // Declared first: the family references below are registered in them.
@@ -63,13 +71,17 @@ class Metrics {
   ~Metrics();
 
   prometheus::Registry& registry() { return *registry_; }
+  // The routes' top paths (GET /debug/paths); off with [metrics] top_paths = 0.
+  TopPaths& top_paths() { return top_paths_; }
   const MetricsConfig& config() const { return config_; }
   size_t workers() const { return workers_; }
   // Adds a scrape-time collector (it must outlive this object).
   void add_collectable(std::weak_ptr<prometheus::Collectable> c);
-  // The whole exposition in text format 0.0.4. Thread-safe; called by the
-  // admin thread, never by a worker.
-  std::string render() const;
+  // The whole exposition. Thread-safe; called by the admin and push threads,
+  // never by a worker.
+  std::string render(Exposition format = Exposition::kText) const;
+  // The duration histogram's exemplars; null with [metrics] exemplars = false.
+  ExemplarFamily* exemplars() const { return exemplars_.get(); }
 
   // requests_in_flight is rendered first (see in_flight_registry_).
   prometheus::Family<prometheus::Gauge>& requests_in_flight;
@@ -87,6 +99,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& tunnels_active;
   prometheus::Family<prometheus::Counter>& upstream_server_requests;
   prometheus::Family<prometheus::Counter>& upstream_ejections;
+  prometheus::Family<prometheus::Counter>& slo_requests;
+  prometheus::Family<prometheus::Counter>& push_total;  // series added by the Pusher
   std::shared_ptr<LatencySummaryFamily> request_latency;
   // Per upstream, observed per worker (worker_histogram.hpp).
   std::shared_ptr<WorkerHistogramFamily> upstream_connect_duration;
@@ -117,8 +131,13 @@ class Metrics {
   std::mutex keys_mu_;
   std::map<std::string, KeyState> keys_;
 
+  // What render() in OpenMetrics asks for the duration histogram's exemplars.
+  HistogramExemplars exemplars_source() const;
+  std::string request_duration_name_;
   MetricsConfig config_;
   size_t workers_;
+  TopPaths top_paths_;
+  std::shared_ptr<ExemplarFamily> exemplars_;
   // accept_errors children, every listener x reason (all exposed from the start).
   std::array<prometheus::Counter*, kAcceptListeners * kAcceptReasons> accept_error_series_{};
   std::array<prometheus::Counter*, 2> tls_handshake_series_{};  // [TlsHandshakeResult]
@@ -148,6 +167,9 @@ class MetricsBinding {
   }
   // A worker finished a TLS handshake (Metrics::count_tls_handshake).
   void count_tls_handshake(TlsHandshakeResult result) { metrics_.count_tls_handshake(result); }
+  // The routes (config order, then "unmatched") with their top paths, for
+  // GET /debug/paths; empty when top paths are off. Any thread.
+  std::vector<TopPathsRoute> top_paths_routes() const;
 
   // upstream_health_checks_total of one server, by result; both null for an
   // upstream without [upstream.health]. For the health checker.
@@ -169,7 +191,8 @@ class MetricsBinding {
   struct MethodSlot {
     prometheus::Histogram* duration = nullptr;
     LatencySummaryFamily::Series* latency = nullptr;
-    // status code -> requests_total child; filled on first use of a code.
+    ExemplarSeries* exemplars = nullptr;  // null: exemplars off
+    // status -> requests_total child; filled on first use of a status.
     std::vector<std::pair<int, prometheus::Counter*>> codes;
   };
   struct RouteSlot {
@@ -180,6 +203,10 @@ class MetricsBinding {
     size_t upstream = 0;        // index into upstreams_ (last = "none")
     prometheus::Counter* request_bytes = nullptr;
     prometheus::Counter* response_bytes = nullptr;
+    // With an `slo`: slo_requests_total by SloResult, and its latency.
+    std::array<prometheus::Counter*, kSloResults> slo{};
+    uint64_t slo_latency_ns = 0;               // 0: the route has no `slo`
+    std::shared_ptr<RouteTopPaths> top_paths;  // null: [metrics] top_paths = 0
   };
   struct UpstreamSeries {
     prometheus::Gauge* in_flight = nullptr;
@@ -193,7 +220,7 @@ class MetricsBinding {
   MethodSlot& resolve(size_t worker, size_t route, size_t method);
   std::string route_key(size_t route) const;
   std::vector<std::string> keys_;  // retained keys, released on destruction
-  prometheus::Counter& code_counter(MethodSlot& slot, size_t route, size_t method, int code);
+  prometheus::Counter& code_counter(MethodSlot& slot, size_t route, size_t method, int status);
 
   Metrics& metrics_;                                // outlives every binding (owned by the Server)
   std::vector<RouteSeries> routes_;                 // config routes, then "unmatched"

@@ -15,6 +15,7 @@
 #include "routemeter/event_handles.hpp"
 #include "routemeter/health_checker.hpp"
 #include "routemeter/metrics.hpp"
+#include "routemeter/pusher.hpp"
 #include "routemeter/snapshot.hpp"
 #include "routemeter/worker.hpp"
 
@@ -36,9 +37,10 @@ class Server final : public AdminDelegate {
   ReloadResult reload() override;
 
   // The rest of AdminDelegate, for the admin endpoints.
-  std::string render_metrics() const override;
+  std::string render_metrics(Exposition format) const override;
   bool draining() const override { return draining_; }
   std::string config_json() const override;
+  AdminResponse debug_paths(std::string_view route) const override;
 
  private:
   bool bind_listeners(const Config& config, size_t workers, std::string* error);
@@ -54,10 +56,15 @@ class Server final : public AdminDelegate {
   void begin_drain();
   void poll_workers();
   std::shared_ptr<AccessLogSink> access_log_for(const LogConfig& log, std::string* error);
+  // snapshot_ for the threads that are not the main thread (the push
+  // thread renders the metrics, whose collectors read it).
+  std::shared_ptr<const Snapshot> current_snapshot() const;
+  void configure_push(const Config& config);
 
   std::string config_path_;
-  std::unique_ptr<Metrics> metrics_;  // outlives every snapshot (declared first)
-  std::shared_ptr<const Snapshot> snapshot_;
+  std::unique_ptr<Metrics> metrics_;          // outlives every snapshot (declared first)
+  std::shared_ptr<const Snapshot> snapshot_;  // written on the main thread under snapshot_mu_
+  mutable std::mutex snapshot_mu_;
   std::vector<std::shared_ptr<AccessLogSink>> access_logs_;  // every sink ever used
   std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
   EventBasePtr base_;
@@ -72,6 +79,7 @@ class Server final : public AdminDelegate {
   std::vector<std::string> tls_addresses_;
   std::string admin_address_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<Pusher> pusher_;  // created with the first [push]; stopped before metrics_ goes
   bool draining_ = false;
   bool bench_no_metrics_ = false;
 };

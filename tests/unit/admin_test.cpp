@@ -26,7 +26,7 @@ struct AdminFixture {
   }
   AdminResponse get(std::string_view path, std::string_view method = "GET",
                     std::string_view auth = "", std::string_view accept_encoding = "") {
-    return admin.handle(AdminRequest{method, path, accept_encoding}, auth);
+    return admin.handle(AdminRequest{method, path, accept_encoding, "", ""}, auth);
   }
   EventBasePtr base;
   AdminServer admin;
@@ -48,13 +48,20 @@ std::string gunzip(const std::string& z) {
 
 // A process for routemeter's own table: answers from fields the test sets.
 struct FakeDelegate final : AdminDelegate {
-  std::string render_metrics() const override { return metrics; }
+  std::string render_metrics(Exposition format) const override {
+    return format == Exposition::kOpenMetrics ? "om 1\n# EOF\n" : metrics;
+  }
   bool draining() const override { return is_draining; }
   std::string config_json() const override { return "{}"; }
   ReloadResult reload() override {
     ++reloads;
     return reload_result;
   }
+  AdminResponse debug_paths(std::string_view route) const override {
+    last_paths_route = std::string(route);
+    return {200, "application/json", "{\"route\": \"" + std::string(route) + "\"}\n"};
+  }
+  mutable std::string last_paths_route;
   std::string metrics = "m 1\n";
   bool is_draining = false;
   ReloadResult reload_result{true, ""};
@@ -96,6 +103,20 @@ TEST_CASE("the token comparison is exact whatever the lengths", "[admin]") {
   CHECK_FALSE(constant_time_equal("", "Bearer s3cret"));
   // A NUL where `expected` ends does not make a longer value equal.
   CHECK_FALSE(constant_time_equal(std::string_view("Bearer s3cret\0", 14), "Bearer s3cret"));
+}
+
+TEST_CASE("Accept picks OpenMetrics only when it is preferred", "[admin]") {
+  CHECK(wants_openmetrics("application/openmetrics-text"));
+  CHECK(wants_openmetrics(
+      "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+      "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));  // Prometheus 2.x
+  CHECK(wants_openmetrics("text/plain;q=0.5, Application/OpenMetrics-Text; version=1.0.0"));
+  CHECK_FALSE(wants_openmetrics(""));
+  CHECK_FALSE(wants_openmetrics("*/*"));
+  CHECK_FALSE(wants_openmetrics("text/plain"));
+  CHECK_FALSE(wants_openmetrics("application/openmetrics-text;q=0"));
+  CHECK_FALSE(wants_openmetrics("application/openmetrics-text;q=0.4, text/plain;q=0.5"));
+  CHECK(wants_openmetrics("text/plain, application/openmetrics-text"));  // a tie: the richer
 }
 
 TEST_CASE("Accept-Encoding parsing honours q=0", "[admin]") {
@@ -157,9 +178,10 @@ TEST_CASE("routemeter's admin table: every endpoint, in order, /metrics gzipped"
     const char* method;
     bool gzip;
   };
-  const Row expected[] = {{"/metrics", "GET", true}, {"/healthz", "GET", false},
-                          {"/readyz", "GET", false}, {"/version", "GET", false},
-                          {"/config", "GET", false}, {"/-/reload", "POST", false}};
+  const Row expected[] = {{"/metrics", "GET", true},    {"/healthz", "GET", false},
+                          {"/readyz", "GET", false},    {"/version", "GET", false},
+                          {"/config", "GET", false},    {"/-/reload", "POST", false},
+                          {"/debug/paths", "GET", true}};
   REQUIRE(table.size() == std::size(expected));
   for (size_t i = 0; i < table.size(); ++i) {
     INFO(table[i].path);
@@ -176,11 +198,20 @@ TEST_CASE("routemeter's admin table answers from its delegate", "[admin]") {
   AdminServer admin(base.get());
   for (AdminEndpoint& e : admin_endpoints(d)) admin.add(std::move(e));
   auto get = [&admin](std::string_view path, std::string_view method = "GET") {
-    return admin.handle(AdminRequest{method, path, ""}, "");
+    return admin.handle(AdminRequest{method, path, "", "", ""}, "");
   };
   AdminResponse metrics = get("/metrics");
   CHECK(metrics.content_type == "text/plain; version=0.0.4; charset=utf-8");
   CHECK(metrics.body == "m 1\n");
+  // Prometheus's Accept header asks for OpenMetrics first.
+  AdminResponse om = admin.handle(
+      AdminRequest{
+          "GET", "/metrics", "", "",
+          "application/openmetrics-text;version=1.0.0,application/"
+          "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"},
+      "");
+  CHECK(om.content_type == "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  CHECK(om.body == "om 1\n# EOF\n");
   CHECK(get("/healthz").body == "ok\n");
   CHECK(get("/readyz").status == 200);
   d.is_draining = true;
@@ -196,6 +227,56 @@ TEST_CASE("routemeter's admin table answers from its delegate", "[admin]") {
   CHECK(d.reloads == 2);
   AdminResponse index = get("/");
   CHECK(index.body.find("GET /version") != std::string::npos);
+  CHECK(index.body.find("GET /debug/paths") != std::string::npos);
+}
+
+TEST_CASE("/debug/paths takes route=NAME and nothing else", "[admin]") {
+  FakeDelegate d;
+  EventBasePtr base(event_base_new());
+  AdminServer admin(base.get());
+  for (AdminEndpoint& e : admin_endpoints(d)) admin.add(std::move(e));
+  auto get = [&admin](std::string_view query) {
+    return admin.handle(AdminRequest{"GET", "/debug/paths", "", query, ""}, "");
+  };
+  AdminResponse all = get("");
+  CHECK(all.status == 200);
+  CHECK(all.content_type == "application/json");
+  CHECK(d.last_paths_route.empty());
+  CHECK(get("route=car-api").status == 200);
+  CHECK(d.last_paths_route == "car-api");
+  CHECK(get("route=a%2Eb").status == 200);  // percent-decoded
+  CHECK(d.last_paths_route == "a.b");
+  AdminResponse unknown = get("route=x&limit=5");
+  CHECK(unknown.status == 400);
+  CHECK(unknown.body == "unknown parameter \"limit\"; only route=NAME\n");
+  CHECK(get("route=%zz").status == 400);
+}
+
+TEST_CASE("query strings are split into decoded name=value pairs", "[admin]") {
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  struct Case {
+    const char* query;
+    bool ok;
+    Pairs pairs;
+  };
+  const Case cases[] = {
+      {"", true, {}},
+      {"route=car", true, {{"route", "car"}}},
+      {"a=1&b=2", true, {{"a", "1"}, {"b", "2"}}},
+      {"a=1&&b", true, {{"a", "1"}, {"b", ""}}},
+      {"a=x%20y+z", true, {{"a", "x y z"}}},
+      {"%72oute=%2F", true, {{"route", "/"}}},
+      {"a=b=c", true, {{"a", "b=c"}}},
+      {"a=%", false, {}},
+      {"a=%4", false, {}},
+      {"a=%G1", false, {}},
+  };
+  for (const Case& c : cases) {
+    INFO(c.query);
+    Pairs out;
+    CHECK(parse_query(c.query, out) == c.ok);
+    if (c.ok) CHECK(out == c.pairs);
+  }
 }
 
 TEST_CASE("version JSON names the build and every library's version", "[admin]") {

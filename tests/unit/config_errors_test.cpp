@@ -73,6 +73,8 @@ const ErrorCase kCases[] = {
   {"[admin]\ntoken = \"\"\n", "2:9", "admin.token: must not be empty"},
   {"[admin]\ntoken = 42\n", "2:9", "admin.token: expected a string, got an integer"},
   // Metrics.
+  {"[metrics]\ntop_paths = 1001\n", "2:13", "metrics.top_paths: must be between 0 and 1000, got 1001"},
+  {"[metrics]\ntop_paths = \"20\"\n", "2:13", "metrics.top_paths: expected an integer, got a string"},
   {"[metrics]\nnamespace = \"my-app\"\n", "2:13",
    "metrics.namespace: must be a metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*), got \"my-app\""},
   {"[metrics]\nhistogram_buckets = [0.1, 0.5, 0.5]\n", "2:32",

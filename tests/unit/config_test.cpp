@@ -46,6 +46,7 @@ TEST_CASE("an empty file gives the documented defaults", "[config]") {
         std::vector<SummaryQuantile>{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}});
   CHECK(c.metrics.summary_max_age == 60s);
   CHECK(c.metrics.summary_age_buckets == 5);
+  CHECK(c.metrics.top_paths == 20);
   CHECK(c.log.access == "stdout");
   CHECK(c.log.format == LogFormat::kJson);
   CHECK(c.log.level == LogLevel::kInfo);
@@ -77,6 +78,7 @@ histogram_buckets = [1, 2.5, 10]
 summary_quantiles = [[0.25, 0.01], [0.75, 0.02]]
 summary_max_age = "5m"
 summary_age_buckets = 1
+top_paths = 7
 
 [log]
 access = "/var/log/routemeter/access.log"
@@ -139,6 +141,7 @@ strip_prefix = false
   CHECK(c.metrics.summary_quantiles == std::vector<SummaryQuantile>{{0.25, 0.01}, {0.75, 0.02}});
   CHECK(c.metrics.summary_max_age == 5min);
   CHECK(c.metrics.summary_age_buckets == 1);
+  CHECK(c.metrics.top_paths == 7);
   CHECK(c.log.access == "/var/log/routemeter/access.log");
   CHECK(c.log.format == LogFormat::kCombined);
   CHECK(c.log.level == LogLevel::kDebug);
@@ -157,7 +160,7 @@ strip_prefix = false
   CHECK(car.health.timeout == 500ms);
   CHECK(car.health.unhealthy_after == 1);
   CHECK(car.health.healthy_after == 4);
-  CHECK(car.position.line == 29);
+  CHECK(car.position.line == 30);
   CHECK(car.position.column == 1);
   const UpstreamConfig& shop = c.upstreams[1];
   CHECK(shop.balance == Balance::kRoundRobin);
@@ -176,7 +179,7 @@ strip_prefix = false
   CHECK(c.routes[0].upstream == "shop");
   CHECK(c.routes[0].upstream_index == 1);
   CHECK_FALSE(c.routes[0].strip_prefix);
-  CHECK(c.routes[0].position.line == 47);
+  CHECK(c.routes[0].position.line == 48);
   CHECK(c.routes[1].match == PathMatch::kPrefix);
   CHECK(c.routes[1].path == "/api/car/");
   CHECK(c.routes[1].methods == std::vector<std::string>{"GET", "POST", "PURGE"});
@@ -287,6 +290,7 @@ path = "/x"
 methods = ["get"]
 host = "Cars.Example.com"
 upstream = "car"
+slo = { latency = "1500ms", objective = 0.995 }
 [[route]]
 name = "re"
 path_regex = "^/v[0-9]+/"
@@ -322,8 +326,12 @@ upstream = "car"
     "summary_quantiles": [[0.5, 0.05]],
     "summary_max_age": "1m",
     "summary_age_buckets": 5,
-    "per_server": false
+    "per_server": false,
+    "top_paths": 20,
+    "max_series": 100000,
+    "exemplars": true
   },
+  "push": null,
   "log": {
     "access": "C:\\logs\\\"a\"\tb",
     "format": "json",
@@ -348,7 +356,11 @@ upstream = "car"
       "methods": ["GET"],
       "host": "cars.example.com",
       "upstream": "car",
-      "strip_prefix": false
+      "strip_prefix": false,
+      "slo": {
+        "latency": "1500ms",
+        "objective": 0.995
+      }
     },
     {
       "name": "re",
@@ -356,7 +368,8 @@ upstream = "car"
       "methods": [],
       "host": null,
       "upstream": "car",
-      "strip_prefix": false
+      "strip_prefix": false,
+      "slo": null
     }
   ]
 }

@@ -55,3 +55,59 @@ TEST_CASE("summaries carry quantile labels; NaN and infinities are spelled out",
         "# TYPE t_gauge gauge\n"
         "t_gauge -Inf\n");
 }
+
+TEST_CASE("OpenMetrics: counters without _total in TYPE, buckets first with exemplars, # EOF",
+          "[text_format][exemplars]") {
+  prometheus::Registry registry;
+  auto& counters = prometheus::BuildCounter()
+                       .Name("t_requests_total")
+                       .Help("Requests \"all\".\nMore.")
+                       .Register(registry);
+  counters.Add({{"code", "200"}}).Increment(3);
+  auto& hist = prometheus::BuildHistogram().Name("t_seconds").Help("Durations.").Register(registry);
+  hist.Add({{"route", "a"}}, prometheus::Histogram::BucketBoundaries{0.1, 1}).Observe(0.5);
+  hist.Add({{"route", "b"}}, prometheus::Histogram::BucketBoundaries{0.1, 1}).Observe(5);
+  auto& gauges = prometheus::BuildGauge().Name("t_up").Help("Up.").Register(registry);
+  gauges.Add({}).Set(1);
+  std::string out;
+  routemeter::append_openmetrics(
+      out, registry.Collect(),
+      [](const prometheus::MetricFamily& f, const prometheus::ClientMetric& m,
+         std::vector<std::optional<routemeter::BucketExemplar>>& buckets) {
+        REQUIRE(f.name == "t_seconds");
+        if (m.label.at(0).value != "a") return;  // b: none
+        buckets.resize(3);
+        buckets[1] =
+            routemeter::BucketExemplar{"4bf92f3577b34da6a3ce929d0e0e4736", 0.5, 1700000000.25};
+      });
+  // prometheus-cpp collects a family's series in no fixed order: each series'
+  // lines are checked as one block.
+  const std::string head =
+      "# HELP t_requests Requests \\\"all\\\".\\nMore.\n"
+      "# TYPE t_requests counter\n"
+      "t_requests_total{code=\"200\"} 3\n"
+      "# HELP t_up Up.\n"
+      "# TYPE t_up gauge\n"
+      "t_up 1\n"
+      "# HELP t_seconds Durations.\n"
+      "# TYPE t_seconds histogram\n";
+  const std::string a =
+      "t_seconds_bucket{route=\"a\",le=\"0.1\"} 0\n"
+      "t_seconds_bucket{route=\"a\",le=\"1\"} 1 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} "
+      "0.5 1700000000.250\n"
+      "t_seconds_bucket{route=\"a\",le=\"+Inf\"} 1\n"
+      "t_seconds_count{route=\"a\"} 1\n"
+      "t_seconds_sum{route=\"a\"} 0.5\n";
+  const std::string b =
+      "t_seconds_bucket{route=\"b\",le=\"0.1\"} 0\n"
+      "t_seconds_bucket{route=\"b\",le=\"1\"} 0\n"
+      "t_seconds_bucket{route=\"b\",le=\"+Inf\"} 1\n"
+      "t_seconds_count{route=\"b\"} 1\n"
+      "t_seconds_sum{route=\"b\"} 5\n";
+  INFO(out);
+  CHECK((out == head + a + b + "# EOF\n" || out == head + b + a + "# EOF\n"));
+  // Without an exemplar source, and with no family: just the end.
+  std::string bare;
+  routemeter::append_openmetrics(bare, {}, {});
+  CHECK(bare == "# EOF\n");
+}
