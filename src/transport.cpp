@@ -66,6 +66,15 @@ HandshakeStatus TlsTransport::handshake() {
     case State::kFailed:
     case State::kShutdown:
       return HandshakeStatus::kFailed;
+    case State::kNew:
+      // The first step waits for the event loop even when the ClientHello is
+      // already there: run at once, the steps of a burst of new connections
+      // (a worker accepts up to 64 per wake-up, each step an ECDHE key
+      // generation and more) would hold back every request and response
+      // already waiting behind them.
+      state_ = State::kFirstByte;
+      want_ = IoWait::kRead;
+      return HandshakeStatus::kWantRead;
     case State::kFirstByte: {
       // Peeked, not read: plain HTTP stays in the socket for the caller.
       unsigned char first = 0;
