@@ -38,7 +38,8 @@
 # `-H "Connection: close"`: the proxy closes after each answer and wrk opens a new
 # TCP and TLS connection for the next request). wrk keeps each connection's TLS
 # session and offers it on the next connection; a proxy that resumes it (all
-# three do by default; the report says which do, checked with openssl s_client)
+# three do by default; the report says which do, checked with openssl s_client,
+# and which cipher suite and key exchange each negotiates with OpenSSL's defaults)
 # makes TLS 1.3 resumptions after a wrk connection's first handshake (PSK with
 # ECDHE, no certificate signature): what a returning client costs, not a first
 # visit. Every run also records the TCP connections the machine accepted
@@ -477,6 +478,7 @@ up_targets=()
 declare -A tls_up=()       # target -> 1 when it takes part in the TLS scenarios
 declare -A tls_skipped=()  # target -> why it does not
 declare -A tls_resumes=()  # target -> yes or no (probe_resumption)
+declare -A tls_ciphers=()  # target -> "suite group" (probe_cipher)
 
 stop_target() {
   local pid="${target_pid[$1]:-}"
@@ -525,6 +527,18 @@ probe_resumption() {  # $1 = HTTPS port
   else
     echo no
   fi
+}
+
+# What the target negotiates with a client offering OpenSSL's defaults, as wrk
+# does (it sets no cipher list): "<TLS 1.3 suite> <key exchange group>", so the
+# report shows every proxy encrypted alike. Only for the report.
+probe_cipher() {  # $1 = HTTPS port
+  local out suite group
+  out="$(timeout 5 openssl s_client -connect "127.0.0.1:$1" -servername localhost -tls1_3 \
+    </dev/null 2>/dev/null)" || true
+  suite="$(awk '/^New, TLSv1.3, Cipher is/ {print $NF; exit}' <<<"$out")"
+  group="$(awk -F'[:,] *' '/^Server Temp Key:/ {print $2; exit}' <<<"$out")"
+  echo "${suite:-?} ${group:-?}"
 }
 
 # The last lines of the logs that exist, on one line, for a skip message.
@@ -590,6 +604,7 @@ start_target() {  # $1 = target; sets target_pid or skipped
     else
       tls_up[$t]=1
       tls_resumes[$t]="$(probe_resumption "${target_tls_port[$t]}")"
+      tls_ciphers[$t]="$(probe_cipher "${target_tls_port[$t]}")"
     fi
   fi
 }
@@ -870,6 +885,10 @@ resume_notes=""
 for t in nginx haproxy routemeter; do
   if [[ -n "${tls_resumes[$t]:-}" ]]; then resume_notes+="${resume_notes:+, }$t ${tls_resumes[$t]}"; fi
 done
+cipher_notes=""
+for t in nginx haproxy routemeter; do
+  if [[ -n "${tls_ciphers[$t]:-}" ]]; then cipher_notes+="${cipher_notes:+, }$t ${tls_ciphers[$t]}"; fi
+done
 
 nginx_version="$(nginx -v 2>&1 | sed 's|.*nginx/||')"
 haproxy_version="$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}' || true)"
@@ -878,7 +897,7 @@ openssl_version="$(openssl version 2>/dev/null | awk '{print $2}' || true)"
 cpu_model="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 machine="$cpu_model, $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r); nginx $nginx_version, HAProxy ${haproxy_version:-?}, wrk ${wrk_version:-?}, OpenSSL ${openssl_version:-?}"
 
-report="$(SKIPS="$skip_notes" RESUMES="$resume_notes" MACHINE="$machine" COMMAND="$command_line" DURATION="$duration" \
+report="$(SKIPS="$skip_notes" RESUMES="$resume_notes" CIPHERS="$cipher_notes" MACHINE="$machine" COMMAND="$command_line" DURATION="$duration" \
   ROUNDS="$rounds" IDLE="$([[ $idle_test == 1 ]] && echo "$idle_csv")" python3 - "$csv" <<'EOF'
 import csv, os, statistics, sys
 from collections import defaultdict
@@ -930,6 +949,9 @@ if any(r["scenario"].startswith("tls-") for r in rows):
     if os.environ.get("RESUMES"):
         out.append("Resumes a TLS 1.3 session offered by a client (checked once with "
                    "`openssl s_client -sess_out`, then `-sess_in`): " + os.environ["RESUMES"] + ".")
+    if os.environ.get("CIPHERS"):
+        out.append("Negotiated with a client offering OpenSSL's defaults, as wrk does (cipher "
+                   "suite, key exchange group): " + os.environ["CIPHERS"] + ".")
 out.append("")
 summary = {}
 for name, title in scen:

@@ -138,7 +138,7 @@ std::shared_ptr<const TlsContext> TlsContext::build(const TlsConfig& config, std
 }
 
 SslPtr TlsContext::new_ssl(int fd) const {
-  ERR_clear_error();
+  clear_openssl_errors();
   SslPtr ssl(SSL_new(contexts_.front().get()));
   if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) {
     ERR_clear_error();

@@ -66,6 +66,15 @@ HandshakeStatus TlsTransport::handshake() {
     case State::kFailed:
     case State::kShutdown:
       return HandshakeStatus::kFailed;
+    case State::kNew:
+      // The first step waits for the event loop even when the ClientHello is
+      // already there: run at once, the steps of a burst of new connections
+      // (a worker accepts up to 64 per wake-up, each step an ECDHE key
+      // generation and more) would hold back every request and response
+      // already waiting behind them.
+      state_ = State::kFirstByte;
+      want_ = IoWait::kRead;
+      return HandshakeStatus::kWantRead;
     case State::kFirstByte: {
       // Peeked, not read: plain HTTP stays in the socket for the caller.
       unsigned char first = 0;
@@ -94,7 +103,7 @@ HandshakeStatus TlsTransport::handshake() {
     case State::kHandshake:
       break;
   }
-  ERR_clear_error();
+  clear_openssl_errors();
   const int rc = SSL_do_handshake(ssl_.get());
   if (rc == 1) {
     state_ = State::kOpen;
@@ -113,22 +122,22 @@ ssize_t TlsTransport::fail_io(int rc) {
   const int err = SSL_get_error(ssl_.get(), rc);
   switch (err) {
     case SSL_ERROR_WANT_READ:
-      ERR_clear_error();
+      clear_openssl_errors();
       want_ = IoWait::kRead;
       errno = EAGAIN;
       return -1;
     case SSL_ERROR_WANT_WRITE:
-      ERR_clear_error();
+      clear_openssl_errors();
       want_ = IoWait::kWrite;
       errno = EAGAIN;
       return -1;
     case SSL_ERROR_ZERO_RETURN:
       // close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a plain close.
-      ERR_clear_error();
+      clear_openssl_errors();
       eof_ = true;
       return 0;
     case SSL_ERROR_SYSCALL:
-      ERR_clear_error();
+      clear_openssl_errors();
       if (saved_errno == 0) {
         eof_ = true;
         return 0;
@@ -173,7 +182,7 @@ ssize_t TlsTransport::read_into(evbuffer* buf, size_t max_bytes) {
     vec[i].iov_len = std::min(vec[i].iov_len, room);
     room -= vec[i].iov_len;
   }
-  ERR_clear_error();
+  clear_openssl_errors();
   size_t total = 0;
   int used = 0;
   int failed_rc = 1;  // the return value of the SSL_read_ex that stopped the loop, if one did
@@ -225,7 +234,7 @@ ssize_t TlsTransport::write_from(evbuffer* buf) {
     errno = ENOTCONN;
     return -1;
   }
-  ERR_clear_error();
+  clear_openssl_errors();
   size_t total = 0;
   for (size_t left = evbuffer_get_length(buf); left > 0; left = evbuffer_get_length(buf)) {
     const size_t n = std::min(left, kRecordBytes);
@@ -259,9 +268,9 @@ bool TlsTransport::has_buffered_input() const {
 
 void TlsTransport::shutdown() {
   if (state_ != State::kOpen || fatal_errno_ != 0) return;
-  ERR_clear_error();
+  clear_openssl_errors();
   SSL_shutdown(ssl_.get());  // sends close_notify if the socket takes it; never waits
-  ERR_clear_error();
+  clear_openssl_errors();
   state_ = State::kShutdown;  // no more reads or writes
 }
 

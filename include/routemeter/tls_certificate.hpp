@@ -68,4 +68,9 @@ std::string format_utc(int64_t unix_seconds);
 // none); clears the queue.
 std::string take_openssl_error();
 
+// Empties this thread's OpenSSL error queue, as SSL_get_error() needs before
+// every SSL call; when the queue is already empty, as it almost always is,
+// that is one check instead of ERR_clear_error()'s walk over the whole queue.
+void clear_openssl_errors();
+
 }  // namespace routemeter

@@ -119,8 +119,9 @@ class PlainTransport final : public Transport {
 // A server-side TLS session on an accepted socket.
 class TlsTransport final : public Transport {
  public:
-  // A session on the accepted socket `fd` with `context` (not null), whose
-  // first handshake() peeks at what the client sends first. Null when
+  // A session on the accepted socket `fd` with `context` (not null). Its
+  // first handshake() only asks to wait for the socket to be readable; the
+  // next one peeks at what the client sent first. Null when
   // OpenSSL cannot make the session (out of memory). Holds `context` for as
   // long as the session exists.
   static std::unique_ptr<TlsTransport> create(std::shared_ptr<const TlsContext> context, int fd);
@@ -140,7 +141,7 @@ class TlsTransport final : public Transport {
   SSL* ssl() const { return ssl_.get(); }
 
  private:
-  enum class State : uint8_t { kFirstByte, kHandshake, kOpen, kPlain, kFailed, kShutdown };
+  enum class State : uint8_t { kNew, kFirstByte, kHandshake, kOpen, kPlain, kFailed, kShutdown };
 
   TlsTransport(std::shared_ptr<const TlsContext> context, SslPtr ssl, int fd);
   // Maps a failed SSL call to -1/errno (or 0 at the end of the stream) and
@@ -150,7 +151,7 @@ class TlsTransport final : public Transport {
   std::shared_ptr<const TlsContext> context_;  // the SNI callback runs on it
   SslPtr ssl_;
   int fd_;
-  State state_ = State::kFirstByte;
+  State state_ = State::kNew;
   IoWait want_ = IoWait::kRead;
   bool eof_ = false;           // the stream ended; every later read returns 0
   bool read_blocked_ = false;  // the last read_into() ended waiting for the socket
