@@ -18,11 +18,14 @@ namespace {
 
 const std::string kPython = "/usr/bin/python3";
 const std::string kPeer = std::string(ROUTEMETER_SOURCE_DIR) + "/tests/integration/ws_peer.py";
+// Python and its asyncio and websockets imports take seconds to start on a
+// loaded machine (more than kDefaultTimeout was seen at a load of 20).
+constexpr milliseconds kPythonStart = 60s;
 
 // The echo server, on a port it picks and prints.
 struct WsServer {
   WsServer() : process(kPython, {kPeer, "server"}) {
-    const auto line = process.wait_for_stdout_line(std::regex("port \\d+"));
+    const auto line = process.wait_for_stdout_line(std::regex("port \\d+"), kPythonStart);
     if (!line)
       throw std::runtime_error("ws_peer.py server did not start: " + process.stderr_text());
     port = static_cast<uint16_t>(std::stoul(line->substr(5)));
@@ -90,7 +93,7 @@ TEST_CASE("an open tunnel shows in tunnels_active and is closed after tunnel_idl
   const auto start = Clock::now();
   Process client(kPython,
                  {kPeer, "hold", "ws://127.0.0.1:" + std::to_string(proxy.proxy_port()) + "/chat"});
-  REQUIRE(client.wait_for_stdout_line(std::regex("open")));
+  REQUIRE(client.wait_for_stdout_line(std::regex("open"), kPythonStart));
   // Counted as answered (101) while the tunnel is still open.
   CHECK(wait_until([&] {
     const std::string m = scrape(proxy.admin_port());
@@ -106,7 +109,7 @@ TEST_CASE("tunnels end with a drain", "[proxy][websocket]") {
   Routemeter proxy(proxy_config("\"" + ws.address() + "\"", "", "drain_timeout = \"300ms\""));
   Process client(kPython,
                  {kPeer, "hold", "ws://127.0.0.1:" + std::to_string(proxy.proxy_port()) + "/chat"});
-  REQUIRE(client.wait_for_stdout_line(std::regex("open")));
+  REQUIRE(client.wait_for_stdout_line(std::regex("open"), kPythonStart));
   REQUIRE(proxy.process().signal(SIGTERM));
   CHECK(client.wait_for_stdout_line(std::regex("closed"), 10s));
   const auto status = proxy.process().wait_exit(10s);
