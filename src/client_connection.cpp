@@ -18,14 +18,9 @@ constexpr size_t kReadSize = kReadChunk;
 // The read size while the worker's body budget is spent: heads are still
 // read (in several reads if need be), but a head's read brings little body.
 constexpr size_t kSmallRead = 4 * 1024 - 256;
-// Client output above this pauses upstream reads; below kLowWater resumes them.
-constexpr size_t kHighWater = 256 * 1024;
+// Client output below this resumes upstream reads (paused above kHighWater,
+// client_exchange.cpp).
 constexpr size_t kLowWater = 64 * 1024;
-// While a request is in progress, stop reading pipelined input beyond this.
-constexpr size_t kMaxPipelined = 64 * 1024;
-// While a request body arrives, stop reading once this much of it waits in
-// the input buffer: the exchange holds the rest of the window.
-constexpr size_t kBodyInputWindow = 16 * 1024;
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 bool is_retryable(http::Method m) {
@@ -361,68 +356,6 @@ bool ClientConnection::parse_head() {
   return !closed_;
 }
 
-// Moves the request body from the input buffer to the exchange (or drops it
-// once no exchange wants it) as far as the exchange's window allows.
-void ClientConnection::pump_body() {
-  while (!closed_ && !body_relay_.done()) {
-    const bool forward = forwarded_ && exchange_.active();
-    const size_t room = forward ? exchange_.body_room() : SIZE_MAX;
-    if (room == 0 || evbuffer_get_length(in_.get()) == 0) break;
-    const BodyRelay::Status status =
-        body_relay_.relay(in_.get(), forward ? body_.get() : nullptr, room);
-    if (forward && evbuffer_get_length(body_.get()) != 0) {
-      exchange_.send_body(body_.get());  // an upstream failure may answer the client now
-      if (closed_) return;
-    }
-    switch (status) {
-      case BodyRelay::Status::kBadFraming:
-        body_failed(400);
-        return;
-      case BodyRelay::Status::kTooLarge:
-        body_failed(413);
-        return;
-      case BodyRelay::Status::kDone:
-        body_done();
-        return;
-      case BodyRelay::Status::kMore:
-        break;
-    }
-  }
-  if (!closed_ && client_eof_ && !body_relay_.done() && evbuffer_get_length(in_.get()) == 0) {
-    close();  // the rest of the body can never arrive
-  }
-}
-
-void ClientConnection::body_done() {
-  if (forwarded_ && exchange_.active()) exchange_.end_body();
-  if (state_ == State::kDiscard) {
-    state_ = State::kIdle;
-    if (!keep_alive_ || client_eof_ || worker_.draining()) {
-      close();
-      return;
-    }
-    set_timer(worker_.keepalive_timeout());
-    want_read(true);  // reads may have paused on a full input while dropping
-  }
-}
-
-// The request body broke (framing, size) or stalled after the request was
-// forwarded: the upstream request is cut (its connection closed, never
-// reused) and the client gets `status` if no answer has started.
-void ClientConnection::body_failed(int status) {
-  if (forwarded_ && exchange_.active()) exchange_.abort();
-  body_relay_.start(BodyRelay::Framing::kNone, 0);  // nothing more is read of it
-  if (response_started_ || state_ == State::kDiscard) {
-    close();
-    return;
-  }
-  if (state_ == State::kReplying) {
-    keep_alive_ = false;  // our own answer is on its way: close after it
-    return;
-  }
-  reply(status, true);
-}
-
 void ClientConnection::reply(int status, bool close_after, std::string_view detail) {
   if (close_after) keep_alive_ = false;
   record_.status = status;
@@ -485,93 +418,6 @@ void ClientConnection::handle_write() {
   if (!closed_ && relaying && evbuffer_get_length(out_.get()) < kLowWater) exchange_.resume();
 }
 
-void ClientConnection::on_interim_response(const http::ResponseHead& head) {
-  if (head.status == 100 && continue_sent_) return;  // one 100 Continue is enough
-  if (head.status == 100) continue_sent_ = true;
-  render_interim_response(head, scratch_);
-  evbuffer_add(out_.get(), scratch_.data(), scratch_.size());
-  flush();
-}
-
-void ClientConnection::on_response_head(const http::ResponseHead& head, const ResponsePlan& plan) {
-  response_started_ = true;
-  record_.status = head.status;
-  if (plan.client_must_close) keep_alive_ = false;
-  render_client_response(head, plan, !keep_alive_, http10_, scratch_);
-  evbuffer_add(out_.get(), scratch_.data(), scratch_.size());
-  if (plan.tunnel) open_tunnel();
-}
-
-// A 101: the request is answered (counted once, its duration ends here) and
-// the connection becomes a byte tunnel until either side closes, it idles
-// for tunnel_idle_timeout, or a drain ends.
-void ClientConnection::open_tunnel() {
-  record_.end_ns = monotonic_ns();
-  record_finished();
-  tunnel_record_ = record_;
-  tunnel_runtime_ = runtime_;
-  worker_.tunnel_opened(*tunnel_runtime_->snapshot, tunnel_record_);
-  record_.clear();
-  state_ = State::kTunnel;
-  set_timer(nullptr);                      // the exchange's tunnel_idle_timeout covers both sides
-  if (client_eof_) tunnel_ending_ = true;  // half-closed before the 101: close once it is out
-  if (!flush()) return;
-  if (!processing_) {
-    pump_tunnel();  // client bytes that came right after the request
-    update_reading();
-  }
-}
-
-void ClientConnection::pump_tunnel() {
-  while (!closed_ && state_ == State::kTunnel && evbuffer_get_length(in_.get()) != 0) {
-    const size_t room = exchange_.body_room();
-    if (room == 0) break;
-    const size_t n = std::min(room, evbuffer_get_length(in_.get()));
-    evbuffer_remove_buffer(in_.get(), body_.get(), n);
-    worker_.tunnel_bytes(*tunnel_runtime_->snapshot, tunnel_record_, n, 0);
-    exchange_.send_body(body_.get());
-  }
-}
-
-ExchangeClient::Accept ClientConnection::on_response_body(evbuffer* body) {
-  if (state_ == State::kTunnel) {
-    worker_.tunnel_bytes(*tunnel_runtime_->snapshot, tunnel_record_, 0, evbuffer_get_length(body));
-  }
-  evbuffer_add_buffer(out_.get(), body);
-  if (!flush()) return Accept::kClosed;
-  return evbuffer_get_length(out_.get()) > kHighWater ? Accept::kPause : Accept::kMore;
-}
-
-void ClientConnection::on_response_complete() {
-  state_ = State::kReplying;
-  finishing_ = true;
-  flush();
-}
-
-void ClientConnection::on_exchange_failed(int status) { reply(status, !keep_alive_); }
-
-void ClientConnection::on_exchange_broken() {
-  if (state_ == State::kTunnel && evbuffer_get_length(out_.get()) != 0) {
-    // The upstream closed its side of a tunnel: what it sent before (a
-    // WebSocket close frame...) still goes out, then the connection closes
-    // (flush); a client that does not read it is dropped after
-    // client_body_timeout.
-    tunnel_ending_ = true;
-    want_read(false);
-    set_timer(worker_.body_timeout());
-    return;
-  }
-  close();
-}
-
-void ClientConnection::on_request_body_room() {
-  if (!processing_) process();
-}
-
-void ClientConnection::resume_body() {
-  if (!closed_ && !processing_) process();
-}
-
 void ClientConnection::finish_request() {
   finishing_ = false;
   record_.end_ns = monotonic_ns();
@@ -623,54 +469,6 @@ void ClientConnection::handle_timer() {
         close();  // the client stopped reading our answer
       }
       return;
-  }
-}
-
-// Read interest, the body budget and the client's timer, from the state:
-// called after anything that moved bytes.
-void ClientConnection::update_reading() {
-  if (closed_) return;
-  account_body();
-  if (state_ == State::kHandshake) return;
-  if (state_ == State::kIdle || state_ == State::kHead) {
-    want_read(!client_eof_);  // their timers are set on entry
-    return;
-  }
-  if (state_ == State::kTunnel) {
-    const bool room = !tunnel_ending_ && exchange_.body_room() > 0;
-    want_read(write_waits_read_ ||
-              (!client_eof_ && room && evbuffer_get_length(in_.get()) < kBodyInputWindow));
-    return;
-  }
-  const bool body_pending = !body_relay_.done();
-  bool reading = !client_eof_;
-  bool waiting_on_client = false;
-  if (body_pending) {
-    const bool forward = forwarded_ && exchange_.active();
-    const bool room = !forward || exchange_.body_room() > 0;
-    reading = reading && room && evbuffer_get_length(in_.get()) < kBodyInputWindow;
-    if (reading && forward && !worker_.body_budget_left()) {
-      worker_.wait_for_body_budget(this);
-      reading = false;
-    }
-    waiting_on_client = room;
-  } else {
-    reading = reading && evbuffer_get_length(in_.get()) <= kMaxPipelined;
-  }
-  want_read(reading || write_waits_read_);  // TLS: a write may wait for readability
-  if (evbuffer_get_length(out_.get()) != 0 || waiting_on_client) {
-    set_timer(worker_.body_timeout());
-  } else if (state_ == State::kExchange) {
-    set_timer(nullptr);
-  }
-}
-
-void ClientConnection::account_body() {
-  const uint64_t in_body = body_relay_.done() ? 0 : evbuffer_get_length(in_.get());
-  const uint64_t held = in_body + exchange_.body_held();
-  if (held != body_held_) {
-    worker_.add_body_bytes(static_cast<int64_t>(held) - static_cast<int64_t>(body_held_));
-    body_held_ = held;
   }
 }
 

@@ -417,9 +417,9 @@ prometheus::Counter& MetricsBinding::server_code_counter(size_t worker, size_t u
   }
   const std::string& name = upstream_names_[upstream];
   const std::string& server_name = server_names_[upstream][server];
-  prometheus::Counter& counter =
-      add_child(metrics_, metrics_.upstream_server_requests, "s:" + name + "/" + server_name,
-                {{"upstream", name}, {"server", server_name}, {"code", code_label(status_code_key(code))}});
+  prometheus::Counter& counter = add_child(
+      metrics_, metrics_.upstream_server_requests, "s:" + name + "/" + server_name,
+      {{"upstream", name}, {"server", server_name}, {"code", code_label(status_code_key(code))}});
   table.emplace_back(code, &counter);
   return counter;
 }
