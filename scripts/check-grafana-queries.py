@@ -28,6 +28,11 @@ is a finite number (a panel of NaN shows nothing). Each metric name an
 expression uses (routemeter_*, process_*, and level:metric:operation
 recording-rule names) must also be a series name the server knows.
 
+The dashboard itself must import and lay out: uid, title, tags,
+schemaVersion, panels and templating present; panel ids unique; every
+gridPos inside the 24 columns and overlapping no other; every panel on the
+${datasource} variable, with targets.
+
 An --allow-empty file lists expressions (one per line, exactly as in the
 dashboard or as Prometheus prints the rule; `#` comments) that must parse
 but may return no data. With --wait, every expression is retried until all
@@ -132,6 +137,47 @@ def metric_names(expr):
     return names
 
 
+def lint_dashboard(d):
+    """What keeps a dashboard from importing or laying out: the fields
+    Grafana's import needs, ids, and panels that overlap or leave the 24
+    grid columns."""
+    problems = []
+    for key in ("uid", "title", "schemaVersion", "panels", "templating"):
+        if key not in d:
+            problems.append(f"dashboard: no {key}")
+    if not isinstance(d.get("tags"), list) or not d.get("tags"):
+        problems.append("dashboard: no tags")
+    ids, cells = set(), {}
+    flat = []
+    for p in d.get("panels", []):
+        flat.append(p)
+        flat.extend(p.get("panels") or [])
+    for p in flat:
+        name = f"panel {p.get('id')} \"{p.get('title')}\""
+        if p.get("id") in ids:
+            problems.append(f"{name}: id used twice")
+        ids.add(p.get("id"))
+        g = p.get("gridPos") or {}
+        if not all(isinstance(g.get(k), int) for k in ("h", "w", "x", "y")):
+            problems.append(f"{name}: gridPos needs integer h, w, x, y")
+            continue
+        if g["x"] < 0 or g["w"] < 1 or g["x"] + g["w"] > 24 or g["h"] < 1:
+            problems.append(f"{name}: gridPos {g} is outside the 24 columns")
+        mine = {(cx, cy) for cx in range(g["x"], g["x"] + g["w"])
+                for cy in range(g["y"], g["y"] + g["h"])}
+        clash = sorted({cells[c] for c in mine if c in cells}, key=str)
+        if clash:
+            problems.append(f"{name}: overlaps panel {', '.join(map(str, clash))}")
+        cells.update({c: p.get("id") for c in mine})
+        if p.get("type") != "row":
+            ds = p.get("datasource") or {}
+            if ds.get("uid") != "${datasource}":
+                problems.append(f"{name}: datasource is not ${{datasource}}")
+            if not p.get("targets"):
+                problems.append(f"{name}: no targets")
+    return problems
+
+
 def panel_exprs(panels, where=""):
     for p in panels:
         title = where + (p.get("title") or f"panel {p.get('id')}")
@@ -190,6 +236,7 @@ class Check:
 
         values = {}
         if dashboard is not None:
+            problems.extend(lint_dashboard(dashboard))
             for var in dashboard.get("templating", {}).get("list", []):
                 if var.get("type") in ("datasource", "constant", "textbox", "adhoc", "interval"):
                     continue
