@@ -148,11 +148,16 @@ TEST_CASE("every query of the Grafana dashboard and of rules.yml returns data fr
   Process shop(ROUTEMETER_DEMO_BACKEND, {"--service", "shop", "--listen", "127.0.0.1:0"});
   const uint16_t car_port = start_demo(car);
   const uint16_t shop_port = start_demo(shop);
-  // Health checks pass on all three report servers that listen; real
-  // requests are slow on one, 503 on the other (which outlier ejection
+  // Health checks pass on both report servers that listen; real requests
+  // are slow on one, which closes its connections (so new upstream
+  // connections, and their connect times, keep coming after keep-alive has
+  // pooled car's and shop's), and 503 on the other (which outlier ejection
   // takes out); the third refuses, so its checks fail and it is down.
   TestBackend slow([](const ReceivedRequest& r) {
-    return r.target == "/healthz" ? Reply::ok() : Reply::ok("report").after(kSlowAnswer);
+    if (r.target == "/healthz") return Reply::ok();
+    Reply reply = Reply::ok("report").after(kSlowAnswer).header("Connection", "close");
+    reply.close_after = true;
+    return reply;
   });
   TestBackend flaky([](const ReceivedRequest& r) {
     return r.target == "/healthz" ? Reply::ok() : Reply::with_status(503, "unavailable");
