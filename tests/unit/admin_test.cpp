@@ -61,6 +61,7 @@ struct FakeDelegate final : AdminDelegate {
     last_paths_route = std::string(route);
     return {200, "application/json", "{\"route\": \"" + std::string(route) + "\"}\n"};
   }
+  std::string status_json() const override { return "{\"routes\": []}\n"; }
   mutable std::string last_paths_route;
   std::string metrics = "m 1\n";
   bool is_draining = false;
