@@ -185,7 +185,9 @@ std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate) {
                                           delegate.render_metrics(Exposition::kText)};
                    }});
   table.push_back({"/healthz", "GET", "200 while the process runs", false,
-                   [](const AdminRequest&) { return AdminResponse{200, "text/plain", "ok\n"}; },
+                   [](const AdminRequest&) {
+                     return AdminResponse{200, "text/plain", "ok\n"};
+                   },
                    false});
   table.push_back({"/readyz", "GET", "200 when serving, 503 while draining", false,
                    [&delegate](const AdminRequest&) {
@@ -225,8 +227,7 @@ std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate) {
          return delegate.debug_paths(route);
        }});
   table.push_back({"/status", "GET",
-                   "live RED page per route and upstream (HTML; asks for the token itself)",
-                   true,
+                   "live RED page per route and upstream (HTML; asks for the token itself)", true,
                    [](const AdminRequest& req) {
                      const std::string nonce = random_nonce();
                      AdminResponse res{200, "text/html; charset=utf-8",

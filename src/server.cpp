@@ -157,7 +157,8 @@ void Server::start_status(const Config& config) {
   status_ev_.reset(event_new(
       base_.get(), -1, EV_PERSIST,
       [](evutil_socket_t, short, void* arg) { static_cast<Server*>(arg)->status_tick(); }, this));
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(config.admin.status_interval);
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(config.admin.status_interval);
   const timeval tv{static_cast<time_t>(us.count() / 1000000),
                    static_cast<suseconds_t>(us.count() % 1000000)};
   event_add(status_ev_.get(), &tv);

@@ -275,13 +275,14 @@ std::string StatusHistory::json(const StatusReading& now, double unix_s) const {
   append_number(out, static_cast<double>(kPoints));
   out += ", \"time\": ";
   char buffer[32];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, unix_s, std::chars_format::fixed, 3);
+  auto [end, ec] =
+      std::to_chars(buffer, buffer + sizeof buffer, unix_s, std::chars_format::fixed, 3);
   out.append(buffer, ec == std::errc() ? end : buffer);
   out += ",\n \"timestamps\": [";
   for (size_t i = 0; i < times_.size(); ++i) {
     if (i != 0) out += ',';
-    auto [e, err] = std::to_chars(buffer, buffer + sizeof buffer, times_[i],
-                                  std::chars_format::fixed, 3);
+    auto [e, err] =
+        std::to_chars(buffer, buffer + sizeof buffer, times_[i], std::chars_format::fixed, 3);
     out.append(buffer, err == std::errc() ? e : buffer);
   }
   out += "],\n \"routes\": [";

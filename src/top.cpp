@@ -95,7 +95,9 @@ std::string fmt_seconds(const JsonValue& v) {
   if (s >= 1) return fmt("%.2fs", s);
   return fmt(s < 0.01 ? "%.1fms" : "%.0fms", s * 1000);
 }
-std::string fmt_count(const JsonValue& v) { return v.is_number() ? fmt("%.0f", v.number_or(0)) : "-"; }
+std::string fmt_count(const JsonValue& v) {
+  return v.is_number() ? fmt("%.0f", v.number_or(0)) : "-";
+}
 
 struct TopRow {
   std::vector<std::string> cells;
@@ -244,8 +246,8 @@ TopArgsResult parse_top_args(const std::vector<std::string_view>& args) {
     } else {
       const double seconds = std::strtod(std::string(value).c_str(), nullptr);
       if (!(seconds >= 0.1 && seconds <= 3600)) {
-        result.error = "--interval: expected seconds between 0.1 and 3600, got \"" +
-                       std::string(value) + "\"";
+        result.error =
+            "--interval: expected seconds between 0.1 and 3600, got \"" + std::string(value) + "\"";
         return result;
       }
       options.interval = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -292,8 +294,8 @@ AdminFetch admin_get(const std::string& host, uint16_t port, std::string_view pa
     fd = std::move(s);
   }
   ::freeaddrinfo(found);
-  const std::string where = (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
-                            ":" + service;
+  const std::string where =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + service;
   if (!fd) {
     result.error = "cannot connect to " + where + ": " + connect_error;
     return result;
@@ -370,17 +372,17 @@ std::string format_top_table(const JsonValue& status, TopSort sort, std::string_
     routes.push_back(make_row(r, true));
   }
   sort_rows(routes, sort);
-  append_table(out,
-               {"ROUTE", "UPSTREAM", "REQ/S", "ERRORS", "P50", "P99", "IN-FLIGHT", "REQUESTS",
-                "ERR(ALL)"},
-               routes, 2);
+  append_table(
+      out,
+      {"ROUTE", "UPSTREAM", "REQ/S", "ERRORS", "P50", "P99", "IN-FLIGHT", "REQUESTS", "ERR(ALL)"},
+      routes, 2);
   std::vector<TopRow> upstreams;
   for (const JsonValue& u : status["upstreams"].items()) upstreams.push_back(make_row(u, false));
   sort_rows(upstreams, sort);
   out += "\n";
-  append_table(
-      out, {"UPSTREAM", "REQ/S", "ERRORS", "P50", "P99", "IN-FLIGHT", "REQUESTS", "ERR(ALL)"},
-      upstreams, 1);
+  append_table(out,
+               {"UPSTREAM", "REQ/S", "ERRORS", "P50", "P99", "IN-FLIGHT", "REQUESTS", "ERR(ALL)"},
+               upstreams, 1);
   return out;
 }
 
@@ -416,10 +418,10 @@ int run_top(const std::vector<std::string_view>& args, std::ostream& out, std::o
       problem = f.error;
       code = kTopUnreachable;
     } else if (f.status == 401) {
-      problem = "http://" + admin +
-                "/status.json answered 401: " + (token.empty() ? "the admin listener has a token; "
-                                                                "give it with --token-file"
-                                                              : "the token was refused");
+      problem = "http://" + admin + "/status.json answered 401: " +
+                (token.empty() ? "the admin listener has a token; "
+                                 "give it with --token-file"
+                               : "the token was refused");
       code = kTopUnauthorized;
     } else if (f.status != 200) {
       problem = "http://" + admin + "/status.json answered " + std::to_string(f.status);

@@ -43,8 +43,8 @@ struct AdminRequest {
   std::string_view method;  // "GET", "POST", ...
   std::string_view path;
   std::string_view accept_encoding;
-  std::string_view query;   // after '?', without it; empty if none
-  std::string_view accept;  // the Accept header; empty if none
+  std::string_view query;       // after '?', without it; empty if none
+  std::string_view accept;      // the Accept header; empty if none
   bool token_required = false;  // the listener has a token (set by AdminServer::handle)
 };
 

@@ -54,10 +54,9 @@ struct StatusReading {
 // Collects the three families from `metrics` (thread-safe, as a scrape).
 StatusReading read_status(Metrics& metrics);
 
-// PromQL's histogram_quantile over `cumulative` bucket counts (the last +Inf) with finite upper `bounds`: linear
-// interpolation inside the bucket holding rank q * count, from 0 for the
-// first bucket; the highest finite bound when the rank falls in +Inf. NaN
-// when the count is 0.
+// PromQL's histogram_quantile over `cumulative` bucket counts (the last +Inf) with finite upper
+// `bounds`: linear interpolation inside the bucket holding rank q * count, from 0 for the first
+// bucket; the highest finite bound when the rank falls in +Inf. NaN when the count is 0.
 double histogram_quantile(double q, const std::vector<double>& bounds,
                           const std::vector<double>& cumulative);
 
@@ -100,8 +99,8 @@ class StatusHistory {
   struct Row {
     std::string route;  // empty for an upstream row
     std::string upstream;
-    StatusCounts last;          // the previous reading (zero for a new row)
-    std::deque<Point> points;   // the newest last; may be shorter than times_
+    StatusCounts last;         // the previous reading (zero for a new row)
+    std::deque<Point> points;  // the newest last; may be shorter than times_
   };
 
   static void advance(Row& row, const StatusCounts& now, double in_flight,

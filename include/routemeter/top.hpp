@@ -18,10 +18,10 @@ namespace routemeter {
 
 // Exit codes of `routemeter top`.
 constexpr int kTopOk = 0;
-constexpr int kTopUsage = 2;          // bad arguments, unreadable token file
-constexpr int kTopUnreachable = 3;    // cannot connect, timeout, not HTTP
-constexpr int kTopUnauthorized = 4;   // 401: no token, or the wrong one
-constexpr int kTopBadAnswer = 5;      // another status, or not the JSON of /status.json
+constexpr int kTopUsage = 2;         // bad arguments, unreadable token file
+constexpr int kTopUnreachable = 3;   // cannot connect, timeout, not HTTP
+constexpr int kTopUnauthorized = 4;  // 401: no token, or the wrong one
+constexpr int kTopBadAnswer = 5;     // another status, or not the JSON of /status.json
 
 enum class TopSort { kRate, kErrors };
 

@@ -45,7 +45,9 @@ std::shared_ptr<Config> make_config(int routes) {
 
 struct Fixture {
   explicit Fixture(int routes)
-      : config(make_config(routes)), metrics(config->metrics, 2), router(*config),
+      : config(make_config(routes)),
+        metrics(config->metrics, 2),
+        router(*config),
         binding(metrics, *config) {
     // Every route x {GET, POST} x {200, 404, 503}, on both workers.
     uint64_t t = 1'000'000'000;

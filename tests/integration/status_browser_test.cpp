@@ -45,7 +45,8 @@ uint16_t start_demo(Process& p) {
 }
 
 std::string demo_config(uint16_t car, uint16_t shop, const std::string& admin_extra) {
-  return fill(R"([server]
+  return fill(
+      R"([server]
 listen = ["127.0.0.1:0"]
 workers = 2
 
@@ -75,9 +76,7 @@ name = "shop-api"
 path_prefix = "/api/shop/"
 upstream = "shop"
 )",
-              {{"car", std::to_string(car)},
-               {"shop", std::to_string(shop)},
-               {"admin_extra", admin_extra}});
+      {{"car", std::to_string(car)}, {"shop", std::to_string(shop)}, {"admin_extra", admin_extra}});
 }
 
 struct Browser {
@@ -141,7 +140,9 @@ std::string row_attribute(const std::string& dom, const std::string& route,
   return tag.substr(v + key.size(), tag.find('"', v + key.size()) - v - key.size());
 }
 
-double number(const std::string& text) { return text.empty() ? -1 : std::strtod(text.c_str(), nullptr); }
+double number(const std::string& text) {
+  return text.empty() ? -1 : std::strtod(text.c_str(), nullptr);
+}
 
 // Clients sending GET /api/<service>/random through the proxy, each on its
 // own keep-alive connection, until destroyed.
@@ -200,7 +201,8 @@ TEST_CASE("/status in headless Chromium shows car-api and shop-api live from the
         Response r = http_get(proxy.admin_port(), "/status.json");
         std::optional<JsonValue> s = JsonValue::parse(r.body);
         return s && route_total(*s, "car-api", "requests") >= 150 &&
-               route_total(*s, "shop-api", "requests") >= 150 && (*s)["timestamps"].items().size() >= 3;
+               route_total(*s, "shop-api", "requests") >= 150 &&
+               (*s)["timestamps"].items().size() >= 3;
       },
       60s, 200ms));
 
@@ -231,14 +233,13 @@ TEST_CASE("/status in headless Chromium shows car-api and shop-api live from the
   // The screenshots: a laptop and a phone.
   const std::string artifacts = std::string(ROUTEMETER_BUILD_DIR) + "/test-artifacts";
   ::mkdir(artifacts.c_str(), 0755);
-  for (const auto& [name, size] : {std::pair<std::string, std::string>{"status.png", "1280,900"},
-                                   std::pair<std::string, std::string>{"status-phone.png",
-                                                                       "390,844"}}) {
+  for (const auto& [name, size] :
+       {std::pair<std::string, std::string>{"status.png", "1280,900"},
+        std::pair<std::string, std::string>{"status-phone.png", "390,844"}}) {
     const std::string png = artifacts + "/" + name;
     std::remove(png.c_str());
-    Browser shot = run_chromium({"--hide-scrollbars", "--screenshot=" + png,
-                                 "--window-size=" + size},
-                                url);
+    Browser shot =
+        run_chromium({"--hide-scrollbars", "--screenshot=" + png, "--window-size=" + size}, url);
     INFO(shot.err);
     CHECK(shot.status.ok());
     CHECK(console_lines(shot.err).empty());

@@ -191,8 +191,10 @@ TEST_CASE("/status.json counts known traffic exactly per route and upstream", "[
   std::thread h1([port] { http_get(port, "/b/hold", {}, 20s); });
   std::thread h2([port] { http_get(port, "/b/hold", {}, 20s); });
   CHECK(wait_until(
-      [&] { return row(status_json(proxy.admin_port()), "upstreams", "app")["totals"]["in_flight"]
-                       .number_or(-1) == 2; },
+      [&] {
+        return row(status_json(proxy.admin_port()), "upstreams", "app")["totals"]["in_flight"]
+                   .number_or(-1) == 2;
+      },
       10s));
   CHECK(wait_until(
       [&] {
@@ -312,8 +314,7 @@ TEST_CASE("routemeter top --once prints the table of known traffic", "[status][t
   send(port, "/b/ok", 4, 200);
   REQUIRE(wait_until(
       [&] {
-        return sum(row(status_json(proxy.admin_port()), "routes", "a")["series"]["requests"]) ==
-               10;
+        return sum(row(status_json(proxy.admin_port()), "routes", "a")["series"]["requests"]) == 10;
       },
       10s));
   const std::string admin = "127.0.0.1:" + std::to_string(proxy.admin_port());
@@ -357,8 +358,8 @@ TEST_CASE("routemeter top exits 3 on a refused connection and 4 on a missing or 
   CHECK(refused.err.find("cannot connect to 127.0.0.1:" + std::to_string(refusing.port()) +
                          ": Connection refused") != std::string::npos);
   // Not only with --once: a first failure ends the live view too.
-  CommandResult live = run_command(
-      top_binary(), {"top", "--admin", "127.0.0.1:" + std::to_string(refusing.port())});
+  CommandResult live =
+      run_command(top_binary(), {"top", "--admin", "127.0.0.1:" + std::to_string(refusing.port())});
   CHECK(live.status.code == 3);
 
   TestBackend backend;
@@ -372,12 +373,12 @@ TEST_CASE("routemeter top exits 3 on a refused connection and 4 on a missing or 
   CHECK(no_token.status.code == 4);
   CHECK(no_token.err.find("answered 401: the admin listener has a token; give it with "
                           "--token-file") != std::string::npos);
-  CommandResult bad = run_command(top_binary(),
-                                  {"top", "--admin", admin, "--once", "--token-file", wrong});
+  CommandResult bad =
+      run_command(top_binary(), {"top", "--admin", admin, "--once", "--token-file", wrong});
   CHECK(bad.status.code == 4);
   CHECK(bad.err.find("answered 401: the token was refused") != std::string::npos);
-  CommandResult good = run_command(top_binary(),
-                                   {"top", "--admin", admin, "--once", "--token-file", right});
+  CommandResult good =
+      run_command(top_binary(), {"top", "--admin", admin, "--once", "--token-file", right});
   INFO(good.err);
   CHECK(good.status.ok());
   CHECK(good.out.find("\nROUTE ") != std::string::npos);

@@ -1,8 +1,8 @@
 // JsonValue: the reader `routemeter top` parses /status.json with.
+#include "routemeter/json_value.hpp"
+
 #include <catch2/catch.hpp>
 #include <string>
-
-#include "routemeter/json_value.hpp"
 
 using routemeter::JsonValue;
 
@@ -22,8 +22,8 @@ TEST_CASE("JsonValue reads objects arrays numbers strings and literals", "[json]
 }
 
 TEST_CASE("JsonValue refuses what is not JSON and says where", "[json]") {
-  for (const char* bad : {"", "{", "[1,]", "{\"a\" 1}", "tru", "01x", "\"\x01\"", "[1] 2", "-",
-                          "\"\\q\""}) {
+  for (const char* bad :
+       {"", "{", "[1,]", "{\"a\" 1}", "tru", "01x", "\"\x01\"", "[1] 2", "-", "\"\\q\""}) {
     INFO(bad);
     std::string error;
     CHECK_FALSE(JsonValue::parse(bad, &error).has_value());

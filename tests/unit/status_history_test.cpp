@@ -1,12 +1,13 @@
 // StatusHistory without sockets: readings made by hand become points
 // (deltas, rate, error ratio, histogram_quantile), rows follow set_rows
 // (reloads), counter resets, and the JSON of GET /status.json.
+#include "routemeter/status_history.hpp"
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <string>
 
 #include "routemeter/json_value.hpp"
-#include "routemeter/status_history.hpp"
 
 using routemeter::histogram_quantile;
 using routemeter::JsonValue;

@@ -1,8 +1,8 @@
 // `routemeter top` without sockets: its arguments and the table it prints.
+#include "routemeter/top.hpp"
+
 #include <catch2/catch.hpp>
 #include <string>
-
-#include "routemeter/top.hpp"
 
 using namespace routemeter;
 
@@ -15,8 +15,8 @@ TEST_CASE("routemeter top parses its arguments", "[top]") {
   CHECK_FALSE(d.options->once);
   CHECK(d.options->interval == std::chrono::milliseconds(2000));
 
-  TopArgsResult all = parse_top_args(
-      {"--admin", "[::1]:9100", "--token-file=/t", "--sort", "errors", "--once", "--interval", "0.5"});
+  TopArgsResult all = parse_top_args({"--admin", "[::1]:9100", "--token-file=/t", "--sort",
+                                      "errors", "--once", "--interval", "0.5"});
   REQUIRE(all.options.has_value());
   CHECK(all.options->host == "::1");
   CHECK(all.options->port == 9100);
@@ -28,8 +28,7 @@ TEST_CASE("routemeter top parses its arguments", "[top]") {
   CHECK(parse_top_args({"--help"}).help);
   CHECK(parse_top_args({"--admin", "x"}).error == "--admin: expected HOST:PORT, got \"x\"");
   CHECK(parse_top_args({"--admin", "h:0"}).error == "--admin: expected HOST:PORT, got \"h:0\"");
-  CHECK(parse_top_args({"--sort", "p99"}).error ==
-        "--sort: expected rate or errors, got \"p99\"");
+  CHECK(parse_top_args({"--sort", "p99"}).error == "--sort: expected rate or errors, got \"p99\"");
   CHECK(parse_top_args({"--interval", "0"}).error.starts_with("--interval:"));
   CHECK(parse_top_args({"--token-file"}).error == "--token-file needs a value");
   CHECK(parse_top_args({"extra"}).error == "unknown argument \"extra\"");
