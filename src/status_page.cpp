@@ -174,7 +174,7 @@ canvas { width:100%; height:130px; display:block; }
     const g = canvas.getContext("2d");
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     const css = getComputedStyle(document.documentElement);
-    const muted = css.getPropertyValue("--muted"), line = css.getPropertyValue("--line");
+    const muted = css.getPropertyValue("--muted").trim(), line = css.getPropertyValue("--line").trim();
     const left = 52, right = 6, top = 6, bottom = 18;
     const pw = w - left - right, ph = h - top - bottom;
     let max = 0;
