@@ -228,11 +228,11 @@ class JsonParser {
 };
 
 const JsonValue& JsonValue::operator[](std::string_view key) const {
-  static const JsonValue kNull;
+  static const JsonValue null_value;
   for (const auto& [name, value] : members_) {
     if (name == key) return value;
   }
-  return kNull;
+  return null_value;
 }
 
 std::optional<JsonValue> JsonValue::parse(std::string_view text, std::string* error) {

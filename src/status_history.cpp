@@ -137,13 +137,13 @@ namespace {
 
 const StatusCounts& counts_of(const StatusReading& reading, const std::string& route,
                               const std::string& upstream) {
-  static const StatusCounts kZero;
+  static const StatusCounts zero;
   if (route.empty()) {
     auto it = reading.upstreams.find(upstream);
-    return it == reading.upstreams.end() ? kZero : it->second;
+    return it == reading.upstreams.end() ? zero : it->second;
   }
   auto it = reading.routes.find({route, upstream});
-  return it == reading.routes.end() ? kZero : it->second;
+  return it == reading.routes.end() ? zero : it->second;
 }
 
 }  // namespace
@@ -286,13 +286,13 @@ std::string StatusHistory::json(const StatusReading& now, double unix_s) const {
     out.append(buffer, err == std::errc() ? e : buffer);
   }
   out += "],\n \"routes\": [";
-  static const StatusCounts kZero;
+  static const StatusCounts zero;
   bool first = true;
   for (const Row& r : routes_) {
     out += first ? "\n  " : ",\n  ";
     first = false;
     auto it = now.routes.find({r.route, r.upstream});
-    append_row(out, r, it == now.routes.end() ? kZero : it->second, kNaN);
+    append_row(out, r, it == now.routes.end() ? zero : it->second, kNaN);
   }
   out += "],\n \"upstreams\": [";
   first = true;
@@ -301,7 +301,7 @@ std::string StatusHistory::json(const StatusReading& now, double unix_s) const {
     first = false;
     auto it = now.upstreams.find(u.upstream);
     auto in = now.in_flight.find(u.upstream);
-    append_row(out, u, it == now.upstreams.end() ? kZero : it->second,
+    append_row(out, u, it == now.upstreams.end() ? zero : it->second,
                in == now.in_flight.end() ? 0 : in->second);
   }
   out += "]}\n";
