@@ -112,25 +112,31 @@ StatusRows status_rows(const Config& config) {
   return rows;
 }
 
-void StatusHistory::advance(Row& row, const StatusCounts& now, double in_flight,
-                            const std::vector<double>& bounds) {
-  Point p;
-  p.requests = counter_delta(now.requests, row.last.requests);
-  p.errors = counter_delta(now.errors, row.last.errors);
-  if (p.errors > p.requests) p.errors = p.requests;  // a reset seen in one counter only
-  std::vector<double> delta(now.buckets.size(), 0);
+StatusCounts StatusHistory::take_delta(Row& row, const StatusCounts& now) {
+  StatusCounts d;
+  d.requests = counter_delta(now.requests, row.last.requests);
+  d.errors = std::min(counter_delta(now.errors, row.last.errors), d.requests);
   const bool reset = !row.last.buckets.empty() && !now.buckets.empty() &&
                      now.buckets.back() < row.last.buckets.back();
+  d.buckets.resize(now.buckets.size(), 0);
   for (size_t i = 0; i < now.buckets.size(); ++i) {
     const double before = !reset && i < row.last.buckets.size() ? row.last.buckets[i] : 0;
-    delta[i] = std::max(0.0, now.buckets[i] - before);
+    d.buckets[i] = std::max(0.0, now.buckets[i] - before);
   }
-  p.p50 = histogram_quantile(0.5, bounds, delta);
-  p.p99 = histogram_quantile(0.99, bounds, delta);
+  row.last = now;
+  return d;
+}
+
+void StatusHistory::push_point(Row& row, const StatusCounts& delta, double in_flight,
+                               const std::vector<double>& bounds) {
+  Point p;
+  p.requests = delta.requests;
+  p.errors = delta.errors;
+  p.p50 = histogram_quantile(0.5, bounds, delta.buckets);
+  p.p99 = histogram_quantile(0.99, bounds, delta.buckets);
   p.in_flight = in_flight;
   row.points.push_back(p);
   while (row.points.size() > kPoints) row.points.pop_front();
-  row.last = now;
 }
 
 namespace {
@@ -186,11 +192,23 @@ void StatusHistory::tick(const StatusReading& reading, double unix_s, double mon
     times_.pop_front();
     seconds_.pop_front();
   }
-  for (Row& r : routes_) advance(r, counts_of(reading, r.route, r.upstream), kNaN, reading.bounds);
+  // An upstream's point is the sum of its routes' deltas, not the delta of
+  // its summed counters: a route removed by a reload takes its series (and
+  // their counts) out of the sum, which is not new traffic.
+  std::map<std::string, StatusCounts> per_upstream;
+  for (Row& r : routes_) {
+    const StatusCounts d = take_delta(r, counts_of(reading, r.route, r.upstream));
+    push_point(r, d, kNaN, reading.bounds);
+    StatusCounts& u = per_upstream[r.upstream];
+    u.requests += d.requests;
+    u.errors += d.errors;
+    u.buckets.resize(std::max(u.buckets.size(), d.buckets.size()), 0);
+    for (size_t i = 0; i < d.buckets.size(); ++i) u.buckets[i] += d.buckets[i];
+  }
   for (Row& u : upstreams_) {
     auto it = reading.in_flight.find(u.upstream);
-    advance(u, counts_of(reading, u.route, u.upstream),
-            it == reading.in_flight.end() ? 0 : it->second, reading.bounds);
+    push_point(u, per_upstream[u.upstream], it == reading.in_flight.end() ? 0 : it->second,
+               reading.bounds);
   }
 }
 

@@ -73,7 +73,8 @@ canvas { width:100%; height:130px; display:block; }
   <strong>This admin listener needs its token.</strong>
   <div class="note">It is kept in this tab's session storage and sent as an
   Authorization: Bearer header, never in a URL.</div>
-  <input id="token" type="password" placeholder="admin token" aria-label="admin token">
+  <input id="token" type="password" autocomplete="off" placeholder="admin token"
+    aria-label="admin token">
   <button type="submit">Show status</button>
   <div id="login-error" class="note"></div>
 </form>

@@ -10,10 +10,11 @@
 // one point per route and per upstream (the deltas from the previous one):
 // requests, 5xx, rate, error ratio, p50 and p99 interpolated in the
 // histogram's buckets as PromQL's histogram_quantile does, and the in-flight
-// gauge; the last kPoints points are kept. The rows follow the config: a
-// reload adds rows (from zero) and drops the rows of removed routes and
-// upstreams at the next tick. Not thread-safe: the Server uses it on the main
-// thread only (its timer and the admin handlers).
+// gauge; the last kPoints points are kept. An upstream's point is the sum of
+// its routes' (so a route removed by a reload is not counted as traffic). The rows follow the
+// config: a reload adds rows (from zero) and drops the rows of removed routes and upstreams at the
+// next tick. Not thread-safe: the Server uses it on the main thread only (its timer and the admin
+// handlers).
 #pragma once
 
 #include <prometheus/metric_family.h>
@@ -103,8 +104,11 @@ class StatusHistory {
     std::deque<Point> points;  // the newest last; may be shorter than times_
   };
 
-  static void advance(Row& row, const StatusCounts& now, double in_flight,
-                      const std::vector<double>& bounds);
+  // The counts since the row's last reading (a counter that went down was
+  // reset: all of it); sets the row's last reading to `now`.
+  static StatusCounts take_delta(Row& row, const StatusCounts& now);
+  static void push_point(Row& row, const StatusCounts& delta, double in_flight,
+                         const std::vector<double>& bounds);
   void append_row(std::string& out, const Row& row, const StatusCounts& totals,
                   double in_flight_now) const;
 

@@ -301,7 +301,14 @@ TEST_CASE("/status.json follows a reload: a kept route keeps its history and a n
   REQUIRE(!c_requests.items().empty());
   CHECK(c_requests.items().front().is_null());
   CHECK(row(after, "routes", "a")["series"]["requests"].items().front().is_number());
-  CHECK(row(after, "upstreams", "app")["totals"]["requests"].number_or(-1) == 8);
+  // The upstream's totals are those of its routes' series now: b's left
+  // /metrics with it (once the old config's last request was done).
+  const JsonValue& app = row(after, "upstreams", "app");
+  CHECK(app["totals"]["requests"].number_or(-1) ==
+        row(after, "routes", "a")["totals"]["requests"].number_or(-2) +
+            row(after, "routes", "c")["totals"]["requests"].number_or(-2));
+  // Its points are its routes': b leaving is not traffic (3 + 2, then 2 + 1).
+  CHECK(sum(app["series"]["requests"]) == 8);
 }
 
 TEST_CASE("routemeter top --once prints the table of known traffic", "[status][top]") {
