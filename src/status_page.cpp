@@ -168,7 +168,7 @@ canvas { width:100%; height:130px; display:block; }
       ":" + String(d.getSeconds()).padStart(2, "0");
   }
   // lines: [{values, color, fill}], all aligned with times.
-  function draw(canvas, times, lines, fmt, slots) {
+  function draw(canvas, times, lines, fmt, slots, step) {
     const dpr = window.devicePixelRatio || 1;
     const w = canvas.clientWidth || 320, h = canvas.clientHeight || 130;
     canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
@@ -193,8 +193,10 @@ canvas { width:100%; height:130px; display:block; }
     const y = (v) => top + ph - (ph * v) / max;
     g.textBaseline = "top";
     if (times.length) {
-      g.textAlign = "left"; g.fillText(hhmm(times[0]), Math.min(x(0), left + pw - 60), top + ph + 4);
-      g.textAlign = "right"; g.fillText(hhmm(times[times.length - 1]), left + pw, top + ph + 4);
+      // The window's two ends: its start (slots - 1 intervals back) and the newest point.
+      const newest = times[times.length - 1];
+      g.textAlign = "left"; g.fillText(hhmm(newest - (n - 1) * step), left, top + ph + 4);
+      g.textAlign = "right"; g.fillText(hhmm(newest), left + pw, top + ph + 4);
     }
     for (const l of lines) {
       g.strokeStyle = l.color; g.fillStyle = l.color; g.lineWidth = 1.6;
@@ -250,9 +252,11 @@ canvas { width:100%; height:130px; display:block; }
       const errRate = s.rate.map((v, i) => v == null || s.error_ratio[i] == null ? (v == null ? null : 0)
         : v * s.error_ratio[i]);
       draw(c[0], data.timestamps, [{ values: s.rate, color: color("--rate") },
-        { values: errRate, color: color("--err"), fill: true }], fmtRate, data.points_kept);
+        { values: errRate, color: color("--err"), fill: true }], fmtRate, data.points_kept,
+        data.interval_seconds);
       draw(c[1], data.timestamps, [{ values: s.p50, color: color("--p50") },
-        { values: s.p99, color: color("--p99") }], fmtSec, data.points_kept);
+        { values: s.p99, color: color("--p99") }], fmtSec, data.points_kept,
+        data.interval_seconds);
     }
     for (const card of Array.from(box.children)) if (!seen.has(card.id)) card.remove();
   }
