@@ -322,7 +322,7 @@ std::string random_nonce() {
   }
   std::array<unsigned char, 32> text{};  // 4 * ceil(16 / 3) + 1
   const int n = EVP_EncodeBlock(text.data(), bytes.data(), static_cast<int>(bytes.size()));
-  return std::string(reinterpret_cast<const char*>(text.data()), static_cast<size_t>(n));
+  return {reinterpret_cast<const char*>(text.data()), static_cast<size_t>(n)};
 }
 
 std::string status_page_html(std::string_view nonce, bool token_required) {

@@ -431,7 +431,10 @@ int run_top(const std::vector<std::string_view>& args, std::ostream& out, std::o
       status = JsonValue::parse(f.body, &error);
       if (!status || status->type() != JsonValue::Type::kObject ||
           (*status)["routes"].type() != JsonValue::Type::kArray) {
-        problem = "http://" + admin + "/status.json: not the JSON of /status.json (" + error + ")";
+        problem = "http://" + admin;
+        problem += "/status.json: not the JSON of /status.json (";
+        problem += error;
+        problem += ")";
         code = kTopBadAnswer;
         status.reset();
       }
@@ -454,8 +457,16 @@ int run_top(const std::vector<std::string_view>& args, std::ostream& out, std::o
       out << format_top_table(*status, o.sort, title) << std::flush;
       return kTopOk;
     }
-    std::string screen = status ? format_top_table(*status, o.sort, title)
-                                : title + clock_now() + "  " + problem + " (retrying)\n";
+    std::string screen;
+    if (status) {
+      screen = format_top_table(*status, o.sort, title);
+    } else {
+      screen = title;
+      screen += clock_now();
+      screen += "  ";
+      screen += problem;
+      screen += " (retrying)\n";
+    }
     // Home, each line cleared to its end, then everything below: no flicker.
     std::string ansi = "\x1b[H";
     for (size_t at = 0; at < screen.size();) {
