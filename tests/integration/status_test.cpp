@@ -155,7 +155,7 @@ TEST_CASE("/status.json counts known traffic exactly per route and upstream", "[
   CHECK(s["upstreams"].items().size() == 1);  // "none" is the unmatched route, not an upstream
 
   // Each point: rate = requests over its own length, error ratio = errors /
-  // requests, quantiles inside the histogram's buckets around 30 ms.
+  // requests, quantiles from the bucket of 30 ms (25-50 ms) up.
   const JsonValue& times = s["timestamps"];
   const JsonValue& series = a["series"];
   REQUIRE(times.items().size() >= 2);
@@ -178,9 +178,8 @@ TEST_CASE("/status.json counts known traffic exactly per route and upstream", "[
           Approx(series["errors"].items()[i].number_or(0) / requests));
     const double p50 = series["p50"].items()[i].number_or(-1);
     const double p99 = series["p99"].items()[i].number_or(-1);
-    CHECK(p50 >= 0.025);
+    CHECK(p50 >= 0.025);  // every answer takes 30 ms or more: a lower bound only
     CHECK(p50 <= p99);
-    CHECK(p99 <= 0.25);
   }
   CHECK(points_with_requests >= 1);
   CHECK(series["in_flight"].items().back().is_null());
