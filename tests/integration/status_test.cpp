@@ -197,8 +197,8 @@ TEST_CASE("/status.json counts known traffic exactly per route and upstream", "[
       10s));
   CHECK(wait_until(
       [&] {
-        const JsonValue& in_flight =
-            row(status_json(proxy.admin_port()), "upstreams", "app")["series"]["in_flight"];
+        const JsonValue now = status_json(proxy.admin_port());  // outlives the reference
+        const JsonValue& in_flight = row(now, "upstreams", "app")["series"]["in_flight"];
         return !in_flight.items().empty() && in_flight.items().back().number_or(-1) == 2;
       },
       10s));
