@@ -10,6 +10,7 @@ packages=(
   catch2 libbenchmark-dev
   prometheus prometheus-pushgateway curl openssl python3-websockets
   systemd strace
+  chromium
   file
   clang clang-format clang-tidy libclang-rt-14-dev llvm  # llvm: llvm-symbolizer (fuzz.sh traces)
 )
@@ -18,6 +19,8 @@ packages=(
 # libcurl4-openssl-dev: [push] (src/pusher.cpp); prometheus-cpp-dev depends on it
 # already, listed because CMake now finds it directly.
 # prometheus-pushgateway: the [push] integration tests push to the real one.
+# chromium: the browser test of GET /status (headless: loads the page, reads the
+# rendered DOM and the console, takes the screenshots).
 # file: dpkg-shlibdeps (CPack's .deb) needs it. clang-format: the format check.
 # clang-tidy: scripts/tidy.sh. clang + libclang-rt-14-dev: the libFuzzer targets.
 missing=()

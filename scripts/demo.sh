@@ -4,15 +4,19 @@
 # services, starts routemeter with conf/routemeter.toml (proxy
 # 127.0.0.1:8080, admin 127.0.0.1:9901), sends a bounded stream of requests
 # through it, prints the status codes per service and the car/shop series of
-# /metrics. Everything it started is stopped on exit.
+# /metrics, and the URL of the live /status page. Everything it started is
+# stopped on exit.
 #
 #   scripts/demo.sh                       40 requests per service, 8 in parallel
+#   DEMO_LIVE=1 scripts/demo.sh           then keep traffic flowing until Ctrl-C:
+#                                         open http://127.0.0.1:9901/status
 #   DEMO_REQUESTS=200 DEMO_PARALLEL=16 scripts/demo.sh
 #   BUILD_DIR=build-asan scripts/demo.sh  use another build directory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requests="${DEMO_REQUESTS:-40}"
+live="${DEMO_LIVE:-0}"
 parallel="${DEMO_PARALLEL:-8}"
 build_dir="${BUILD_DIR:-build}"
 proxy="127.0.0.1:8080"
@@ -86,4 +90,19 @@ if metrics="$(curl -sf --max-time 5 "http://$admin/metrics")"; then
   grep -E 'car|shop' <<<"$metrics" || echo "  (none)"
 else
   echo "demo: the admin listener http://$admin/metrics does not answer"
+fi
+
+echo "demo: live status page: http://$admin/status (in a terminal: $build_dir/routemeter top --admin $admin)"
+if [ "$live" != "0" ]; then
+  echo "demo: DEMO_LIVE: sending traffic until Ctrl-C ($parallel clients per service)"
+  for service in car shop; do
+    for _ in $(seq "$parallel"); do
+      # A client per loop: each sends its requests one after another.
+      (while :; do
+        curl -s -o /dev/null --max-time 10 "http://${target[$service]}/api/$service/random" || sleep 1
+      done) &
+      pids+=($!)
+    done
+  done
+  wait
 fi

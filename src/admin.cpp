@@ -13,6 +13,7 @@
 #include "routemeter/build_info.hpp"
 #include "routemeter/http.hpp"
 #include "routemeter/json.hpp"
+#include "routemeter/status_page.hpp"
 #include "routemeter/versions.hpp"
 
 namespace routemeter {
@@ -88,7 +89,12 @@ AdminResponse AdminServer::index() const {
 }
 
 AdminResponse AdminServer::handle(const AdminRequest& req, std::string_view authorization) const {
-  if (token_ && req.path != "/healthz") {
+  const AdminEndpoint* endpoint = nullptr;
+  for (const AdminEndpoint& e : endpoints_) {
+    if (e.path == req.path) endpoint = &e;
+  }
+  // Unknown paths and `/` need the token too: without it, every path answers 401.
+  if (token_ && (endpoint == nullptr || endpoint->needs_token)) {
     const std::string expected = "Bearer " + *token_;
     if (!constant_time_equal(authorization, expected)) {
       return {401, "text/plain; charset=utf-8",
@@ -100,19 +106,21 @@ AdminResponse AdminServer::handle(const AdminRequest& req, std::string_view auth
       return {405, "text/plain", "method not allowed\n"};
     return index();
   }
-  for (const AdminEndpoint& e : endpoints_) {
-    if (e.path != req.path) continue;
-    const bool method_ok = req.method == e.method || (e.method == "GET" && req.method == "HEAD");
-    if (!method_ok)
-      return {405, "text/plain; charset=utf-8", "method not allowed: use " + e.method + "\n"};
-    AdminResponse res = e.handler(req);
-    if (e.gzip && res.status == 200 && accepts_gzip(req.accept_encoding)) {
-      res.body = gzip_compress(res.body);
-      res.content_encoding = "gzip";
-    }
-    return res;
+  if (endpoint == nullptr) {
+    return {404, "text/plain; charset=utf-8", "not found; GET / lists the endpoints\n"};
   }
-  return {404, "text/plain; charset=utf-8", "not found; GET / lists the endpoints\n"};
+  const AdminEndpoint& e = *endpoint;
+  const bool method_ok = req.method == e.method || (e.method == "GET" && req.method == "HEAD");
+  if (!method_ok)
+    return {405, "text/plain; charset=utf-8", "method not allowed: use " + e.method + "\n"};
+  AdminRequest with_auth = req;
+  with_auth.token_required = token_.has_value();
+  AdminResponse res = e.handler(with_auth);
+  if (e.gzip && res.status == 200 && accepts_gzip(req.accept_encoding)) {
+    res.body = gzip_compress(res.body);
+    res.content_encoding = "gzip";
+  }
+  return res;
 }
 
 void AdminServer::on_request(evhttp_request* req) {
@@ -154,6 +162,9 @@ void AdminServer::on_request(evhttp_request* req) {
     evhttp_add_header(out, "Content-Encoding", res.content_encoding.c_str());
   }
   evhttp_add_header(out, "Vary", "Accept-Encoding");
+  for (const auto& [name, value] : res.headers) {
+    evhttp_add_header(out, name.c_str(), value.c_str());
+  }
   evbuffer* body = evbuffer_new();
   evbuffer_add(body, res.body.data(), res.body.size());
   evhttp_send_reply(req, res.status, nullptr, body);
@@ -173,9 +184,11 @@ std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate) {
                      return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                                           delegate.render_metrics(Exposition::kText)};
                    }});
-  table.push_back({"/healthz", "GET", "200 while the process runs", false, [](const AdminRequest&) {
+  table.push_back({"/healthz", "GET", "200 while the process runs", false,
+                   [](const AdminRequest&) {
                      return AdminResponse{200, "text/plain", "ok\n"};
-                   }});
+                   },
+                   false});
   table.push_back({"/readyz", "GET", "200 when serving, 503 while draining", false,
                    [&delegate](const AdminRequest&) {
                      return delegate.draining() ? AdminResponse{503, "text/plain", "draining\n"}
@@ -213,6 +226,22 @@ std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate) {
          }
          return delegate.debug_paths(route);
        }});
+  table.push_back({"/status", "GET",
+                   "live RED page per route and upstream (HTML; asks for the token itself)", true,
+                   [](const AdminRequest& req) {
+                     const std::string nonce = random_nonce();
+                     AdminResponse res{200, "text/html; charset=utf-8",
+                                       status_page_html(nonce, req.token_required)};
+                     res.headers = {{"Content-Security-Policy", status_page_csp(nonce)},
+                                    {"X-Content-Type-Options", "nosniff"},
+                                    {"Referrer-Policy", "no-referrer"}};
+                     return res;
+                   },
+                   false});
+  table.push_back({"/status.json", "GET", "the data of /status: 15 minutes per route (JSON)", true,
+                   [&delegate](const AdminRequest&) {
+                     return AdminResponse{200, "application/json", delegate.status_json()};
+                   }});
   return table;
 }
 

@@ -77,7 +77,7 @@ void read_server(ConfigReader& r, const toml::table& t, ServerConfig& server) {
 
 void read_admin(ConfigReader& r, const toml::table& t, AdminConfig& admin) {
   constexpr std::string_view kPrefix = "admin.";
-  r.check_keys(t, {"listen", "token"}, kPrefix);
+  r.check_keys(t, {"listen", "token", "status_interval"}, kPrefix);
   if (const toml::node* listen = t.get("listen")) {
     r.node_host_port(*listen, "admin.listen", 0, admin.listen);
   }
@@ -88,6 +88,16 @@ void read_admin(ConfigReader& r, const toml::table& t, AdminConfig& admin) {
               "admin.token: must not be empty (remove the key to disable authentication)");
     } else {
       admin.token = std::move(token);
+    }
+  }
+  // /status.json keeps 90 points: 100ms (tests) .. 10m (15 hours).
+  Duration interval = admin.status_interval;
+  if (r.read_duration(t, "status_interval", kPrefix, false, interval)) {
+    if (interval < std::chrono::milliseconds(100) || interval > std::chrono::minutes(10)) {
+      r.error(t.get("status_interval")->source(),
+              "admin.status_interval: must be between 100ms and 10m");
+    } else {
+      admin.status_interval = interval;
     }
   }
 }

@@ -302,6 +302,7 @@ std::string config_to_json(const Config& c) {
   w.value(c.admin.listen.text());
   w.key("token_set");
   w.value(c.admin.token.has_value());
+  write_duration(w, "status_interval", c.admin.status_interval);
   w.end_object();
 
   w.key("metrics");

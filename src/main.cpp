@@ -5,12 +5,14 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "routemeter/build_info.hpp"
 #include "routemeter/cardinality.hpp"
 #include "routemeter/config.hpp"
 #include "routemeter/server.hpp"
+#include "routemeter/top.hpp"
 #include "routemeter/versions.hpp"
 
 namespace {
@@ -21,6 +23,9 @@ void usage(std::ostream& out) {
   out << "usage: routemeter [--config PATH]                 run the proxy\n"
          "       routemeter --check-config [--config PATH]  validate the config, exit 0/1\n"
          "       routemeter --version                       version and library versions\n"
+         "       routemeter top [--admin HOST:PORT] [--token-file F] [--sort rate|errors]\n"
+         "                      [--once] [--interval S]     live RED table from /status.json\n"
+         "                                                  (routemeter top --help)\n"
          "default config: "
       << kDefaultConfig << "\n";
 }
@@ -53,6 +58,11 @@ void print_version() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "top") == 0) {
+    std::signal(SIGPIPE, SIG_IGN);
+    return routemeter::run_top(std::vector<std::string_view>(argv + 2, argv + argc), std::cout,
+                               std::cerr);
+  }
   std::string config = kDefaultConfig;
   bool check = false;
   for (int i = 1; i < argc; ++i) {

@@ -42,6 +42,7 @@ std::string restart_only_changes(const Config& old_c, const Config& new_c) {
   if (old_c.server.listen != new_c.server.listen) note("server.listen");
   if (worker_count(old_c) != worker_count(new_c)) note("server.workers");
   if (!(old_c.admin.listen == new_c.admin.listen)) note("admin.listen");
+  if (old_c.admin.status_interval != new_c.admin.status_interval) note("admin.status_interval");
   const std::vector<HostPort> no_tls;
   if ((old_c.tls ? old_c.tls->listen : no_tls) != (new_c.tls ? new_c.tls->listen : no_tls)) {
     note("tls.listen");
@@ -71,6 +72,7 @@ Server::~Server() {
   pusher_.reset();
   workers_.clear();
   health_checker_.reset();
+  status_ev_.reset();
   admin_.reset();
   snapshot_.reset();
 }
@@ -146,6 +148,29 @@ bool Server::bind_admin(const Config& config, std::string* error) {
 }
 
 std::string Server::render_metrics(Exposition format) const { return metrics_->render(format); }
+
+void Server::start_status(const Config& config) {
+  status_ = std::make_unique<StatusHistory>(config.admin.status_interval);
+  const StatusReading reading = read_status(*metrics_);
+  status_->set_rows(status_rows(config), reading);
+  status_->tick(reading, unix_now(), static_cast<double>(monotonic_ns()) * 1e-9);
+  status_ev_.reset(event_new(
+      base_.get(), -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) { static_cast<Server*>(arg)->status_tick(); }, this));
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(config.admin.status_interval);
+  const timeval tv{static_cast<time_t>(us.count() / 1000000),
+                   static_cast<suseconds_t>(us.count() % 1000000)};
+  event_add(status_ev_.get(), &tv);
+}
+
+void Server::status_tick() {
+  status_->tick(read_status(*metrics_), unix_now(), static_cast<double>(monotonic_ns()) * 1e-9);
+}
+
+std::string Server::status_json() const {
+  return status_->json(read_status(*metrics_), unix_now());
+}
 
 std::string Server::config_json() const { return config_to_json(snapshot_->config()); }
 
@@ -254,6 +279,7 @@ int Server::run() {
                                                 std::move(worker_tls_fds_[w]), snapshot_));
   }
   restart_health_checks();
+  start_status(config);
   for (auto& w : workers_) w->start();
   // After every collector is added: the push thread renders from now on.
   configure_push(config);
@@ -302,6 +328,8 @@ Server::ReloadResult Server::reload() {
     snapshot_ = snap;
   }
   restart_health_checks();
+  // Before the workers switch: a new row's counters are still at zero.
+  status_->set_rows(status_rows(snap->config()), read_status(*metrics_));
   configure_push(snap->config());
   set_log_level(snap->config().log.level);
   admin_->set_token(snap->config().admin.token);

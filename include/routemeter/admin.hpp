@@ -1,8 +1,9 @@
 // The admin listener (docs/operations.md, "Admin endpoints"): a small table of
 // endpoints {path, method, help, gzip, handler} served with evhttp on the main
 // thread, on its own socket, never on a proxy port. `/` lists the table. With
-// a token configured, every endpoint but /healthz requires "Authorization:
-// Bearer" (compared in constant time). The listener's limits (head and body
+// a token configured, every endpoint but /healthz and /status (a page that
+// holds no data and asks for the token) requires "Authorization: Bearer"
+// (compared in constant time). The listener's limits (head and body
 // size, connections at once, timeouts) are in admin_connections.hpp.
 // admin_endpoints() is routemeter's table; the Server implements the
 // AdminDelegate it calls into. Everything here runs on the main thread.
@@ -35,14 +36,16 @@ struct AdminResponse {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   std::string content_encoding;  // "gzip" when `body` is compressed; empty: identity
+  std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
 };
 
 struct AdminRequest {
   std::string_view method;  // "GET", "POST", ...
   std::string_view path;
   std::string_view accept_encoding;
-  std::string_view query;   // after '?', without it; empty if none
-  std::string_view accept;  // the Accept header; empty if none
+  std::string_view query;       // after '?', without it; empty if none
+  std::string_view accept;      // the Accept header; empty if none
+  bool token_required = false;  // the listener has a token (set by AdminServer::handle)
 };
 
 struct AdminEndpoint {
@@ -51,6 +54,10 @@ struct AdminEndpoint {
   std::string help;
   bool gzip = false;  // a 200 answer is gzip-compressed when the request accepts it
   std::function<AdminResponse(const AdminRequest&)> handler;
+  // With a token configured, whether the endpoint requires it. Only /healthz
+  // (no data) and /status (a page without data that asks for the token)
+  // are served without it.
+  bool needs_token = true;
 };
 
 class AdminServer {
@@ -104,13 +111,16 @@ class AdminDelegate {
   // GET /debug/paths: the top raw paths of every route, or of the route
   // named `route` when it is not empty (JSON; 404 when off or no such route).
   virtual AdminResponse debug_paths(std::string_view route) const = 0;
+  // GET /status.json: the sampled history and current totals (status_history.hpp).
+  virtual std::string status_json() const = 0;
 
  protected:
   ~AdminDelegate() = default;
 };
 
 // routemeter's admin endpoints, in the order `/` lists them: /metrics,
-// /healthz, /readyz, /version, /config, /-/reload, /debug/paths.
+// /healthz, /readyz, /version, /config, /-/reload, /debug/paths, /status,
+// /status.json.
 std::vector<AdminEndpoint> admin_endpoints(AdminDelegate& delegate);
 
 // The body of GET /version: version, revision, build date and library versions (JSON).

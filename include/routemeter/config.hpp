@@ -81,6 +81,9 @@ struct TlsConfig {
 struct AdminConfig {
   HostPort listen{"127.0.0.1", 9901};
   std::optional<std::string> token;  // require "Authorization: Bearer <token>"
+  // How often the admin side samples the counters for GET /status.json (90
+  // points are kept: 15 minutes at the default). Applies on restart.
+  Duration status_interval = std::chrono::seconds(10);
 };
 
 struct SummaryQuantile {

@@ -17,6 +17,7 @@
 #include "routemeter/metrics.hpp"
 #include "routemeter/pusher.hpp"
 #include "routemeter/snapshot.hpp"
+#include "routemeter/status_history.hpp"
 #include "routemeter/worker.hpp"
 
 namespace routemeter {
@@ -41,6 +42,7 @@ class Server final : public AdminDelegate {
   bool draining() const override { return draining_; }
   std::string config_json() const override;
   AdminResponse debug_paths(std::string_view route) const override;
+  std::string status_json() const override;
 
  private:
   bool bind_listeners(const Config& config, size_t workers, std::string* error);
@@ -52,6 +54,9 @@ class Server final : public AdminDelegate {
   std::shared_ptr<const Snapshot> load_snapshot(std::vector<std::string>* errors);
   // Stops the running health checks and starts those of snapshot_.
   void restart_health_checks();
+  // The /status history and its timer (every [admin] status_interval).
+  void start_status(const Config& config);
+  void status_tick();
   void on_signal(int signo);
   void begin_drain();
   void poll_workers();
@@ -71,6 +76,8 @@ class Server final : public AdminDelegate {
   // The current snapshot's active health checks, on base_ (gone before it).
   std::unique_ptr<HealthChecker> health_checker_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<StatusHistory> status_;  // rows follow the snapshot (reload: set_rows)
+  EventPtr status_ev_;                     // status_'s timer on base_
   std::vector<EventPtr> signal_events_;
   EventPtr poll_ev_;
   std::vector<std::vector<UniqueFd>> worker_fds_;      // [worker][listener]

@@ -17,9 +17,16 @@ struct AdminFixture {
     admin.add({"/metrics", "GET", "metrics", true, [](const AdminRequest&) {
                  return AdminResponse{200, "text/plain", "m 1\n"};
                }});
-    admin.add({"/healthz", "GET", "health", false, [](const AdminRequest&) {
+    admin.add({"/healthz", "GET", "health", false,
+               [](const AdminRequest&) {
                  return AdminResponse{200, "text/plain", "ok\n"};
-               }});
+               },
+               false});
+    admin.add({"/open", "GET", "a page without data", false,
+               [](const AdminRequest& req) {
+                 return AdminResponse{200, "text/plain", req.token_required ? "ask\n" : "none\n"};
+               },
+               false});
     admin.add({"/-/reload", "POST", "reload", false, [](const AdminRequest&) {
                  return AdminResponse{200, "text/plain", "reloaded\n"};
                }});
@@ -61,6 +68,7 @@ struct FakeDelegate final : AdminDelegate {
     last_paths_route = std::string(route);
     return {200, "application/json", "{\"route\": \"" + std::string(route) + "\"}\n"};
   }
+  std::string status_json() const override { return "{\"routes\": []}\n"; }
   mutable std::string last_paths_route;
   std::string metrics = "m 1\n";
   bool is_draining = false;
@@ -84,14 +92,20 @@ TEST_CASE("admin routes by path and method and lists its table at /", "[admin]")
   CHECK(index.body.find("POST /-/reload") != std::string::npos);
 }
 
-TEST_CASE("with a token every endpoint but /healthz needs the bearer header", "[admin]") {
+TEST_CASE("with a token every endpoint but those marked needs_token false needs the bearer header",
+          "[admin]") {
   AdminFixture f;
+  CHECK(f.get("/open").body == "none\n");
   f.admin.set_token("s3cret");
   CHECK(f.get("/metrics").status == 401);
   CHECK(f.get("/metrics", "GET", "Bearer wrong").status == 401);
   CHECK(f.get("/metrics", "GET", "Bearer s3cret").status == 200);
   CHECK(f.get("/").status == 401);
+  CHECK(f.get("/nope").status == 401);  // unknown paths too: nothing to learn without it
+  CHECK(f.get("/nope", "GET", "Bearer s3cret").status == 404);
   CHECK(f.get("/healthz").status == 200);
+  // An open endpoint is told that a token is set (the /status page asks for it).
+  CHECK(f.get("/open").body == "ask\n");
 }
 
 TEST_CASE("the token comparison is exact whatever the lengths", "[admin]") {
@@ -170,24 +184,28 @@ TEST_CASE("admin gzips only endpoints marked gzip, only when asked, only a 200",
   CHECK(refused.content_encoding.empty());
 }
 
-TEST_CASE("routemeter's admin table: every endpoint, in order, /metrics gzipped", "[admin]") {
+TEST_CASE("routemeter's admin table: every endpoint in order with gzip and token flags",
+          "[admin]") {
   FakeDelegate d;
   const std::vector<AdminEndpoint> table = admin_endpoints(d);
   struct Row {
     const char* path;
     const char* method;
     bool gzip;
+    bool needs_token;
   };
-  const Row expected[] = {{"/metrics", "GET", true},    {"/healthz", "GET", false},
-                          {"/readyz", "GET", false},    {"/version", "GET", false},
-                          {"/config", "GET", false},    {"/-/reload", "POST", false},
-                          {"/debug/paths", "GET", true}};
+  const Row expected[] = {{"/metrics", "GET", true, true},     {"/healthz", "GET", false, false},
+                          {"/readyz", "GET", false, true},     {"/version", "GET", false, true},
+                          {"/config", "GET", false, true},     {"/-/reload", "POST", false, true},
+                          {"/debug/paths", "GET", true, true}, {"/status", "GET", true, false},
+                          {"/status.json", "GET", true, true}};
   REQUIRE(table.size() == std::size(expected));
   for (size_t i = 0; i < table.size(); ++i) {
     INFO(table[i].path);
     CHECK(table[i].path == expected[i].path);
     CHECK(table[i].method == expected[i].method);
     CHECK(table[i].gzip == expected[i].gzip);
+    CHECK(table[i].needs_token == expected[i].needs_token);
     CHECK_FALSE(table[i].help.empty());
   }
 }

@@ -71,6 +71,10 @@ const ErrorCase kCases[] = {
   {"[admin]\nlisten = \"[::1]\"\n", "2:10", "admin.listen: expected \"host:port\""},
   {"[admin]\nlisten = \":9901\"\n", "2:10", "got \":9901\""},
   {"[admin]\ntoken = \"\"\n", "2:9", "admin.token: must not be empty"},
+  {"[admin]\nstatus_interval = \"50ms\"\n", "2:19",
+   "admin.status_interval: must be between 100ms and 10m"},
+  {"[admin]\nstatus_interval = \"1h\"\n", "2:19",
+   "admin.status_interval: must be between 100ms and 10m"},
   {"[admin]\ntoken = 42\n", "2:9", "admin.token: expected a string, got an integer"},
   // Metrics.
   {"[metrics]\ntop_paths = 1001\n", "2:13", "metrics.top_paths: must be between 0 and 1000, got 1001"},

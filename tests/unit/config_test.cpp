@@ -318,7 +318,8 @@ upstream = "car"
   "tls": null,
   "admin": {
     "listen": "127.0.0.1:9901",
-    "token_set": true
+    "token_set": true,
+    "status_interval": "10s"
   },
   "metrics": {
     "namespace": "routemeter",
