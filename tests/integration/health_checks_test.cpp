@@ -161,7 +161,9 @@ TEST_CASE("health checks fail on a 500, a timeout and a refused connect, and pas
   Routemeter proxy(proxy_config(
       good.quoted() + ", " + bad.quoted() + ", \"" + slow.address() + "\", \"" + refused_server +
           "\"",
-      "", "", health("interval = \"300ms\"\ntimeout = \"150ms\"\nunhealthy_after = 2\n")));
+      // The timeout leaves a loaded machine time to answer the good server's
+      // checks (150 ms was seen to run out at a load of 15).
+      "", "", health("interval = \"1s\"\ntimeout = \"800ms\"\nunhealthy_after = 2\n")));
   const uint16_t admin = proxy.admin_port();
   std::string m;
   REQUIRE(wait_until(

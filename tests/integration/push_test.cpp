@@ -17,6 +17,11 @@ namespace {
 const std::string kPushgateway = "/usr/bin/prometheus-pushgateway";
 
 // A Pushgateway on 127.0.0.1, metrics in memory only; ready when constructed.
+// Waits on the Pushgateway (a Go binary started per test) and on pushes:
+// generous, since a loaded machine starts and answers slowly (waits for a
+// condition end as soon as it holds).
+constexpr milliseconds kPushWait = 30s;
+
 class Pushgateway {
  public:
   Pushgateway() {
@@ -29,7 +34,7 @@ class Pushgateway {
           std::vector<std::string>{"--web.listen-address=127.0.0.1:" + std::to_string(port_),
                                    "--persistence.file=", "--log.level=warn"});
       const bool ready = wait_until(
-          [&] { return !p->running() || http_get(port_, "/-/ready").status == 200; }, 10s);
+          [&] { return !p->running() || http_get(port_, "/-/ready").status == 200; }, kPushWait);
       if (ready && p->running()) process_ = std::move(p);
     }
     if (!process_) throw std::runtime_error("prometheus-pushgateway did not start");
@@ -78,17 +83,19 @@ TEST_CASE("push: the Pushgateway gets the exposition at start and a last push on
                                                       "\"\ninterval = \"1h\"\n"
                                                       "grouping = { instance = \"edge/1\" }"));
   std::string g;
-  REQUIRE(wait_until([&] {
-    g = gateway.metrics();
-    return sum_metric(g, "routemeter_build_info",
-                      {{"job", "routemeter"}, {"instance", "edge/1"}}) == 1;
-  }));
+  REQUIRE(wait_until(
+      [&] {
+        g = gateway.metrics();
+        return sum_metric(g, "routemeter_build_info",
+                          {{"job", "routemeter"}, {"instance", "edge/1"}}) == 1;
+      },
+      kPushWait));
   INFO(g);
   CHECK(std::isnan(pushed(
       g, "routemeter_requests_total",
       {{"upstream", "app"}, {"route", "all"}, {"method", "GET"}, {"code", "200"}}, "edge/1")));
   // The Pushgateway has the push a moment before routemeter counts it.
-  CHECK(wait_until([&] { return push_total(proxy.admin_port(), "ok") == 1; }));
+  CHECK(wait_until([&] { return push_total(proxy.admin_port(), "ok") == 1; }, kPushWait));
   CHECK(push_total(proxy.admin_port(), "failed") == 0);
 
   for (int i = 0; i < 3; ++i) CHECK(get(proxy.proxy_port(), "/x").status == 200);
@@ -126,17 +133,19 @@ TEST_CASE("push: every interval, from a config reload on", "[push]") {
   // Pushed again and again while running: the requests show up, and so do
   // several successful pushes.
   std::string g;
-  CHECK(wait_until([&] {
-    g = gateway.metrics();
-    return find_metric(g, "routemeter_requests_total",
-                       {{"job", "edge"},
-                        {"instance", "a"},
-                        {"upstream", "app"},
-                        {"route", "all"},
-                        {"method", "GET"},
-                        {"code", "200"}}) == 4.0;
-  }));
-  CHECK(wait_until([&] { return push_total(proxy.admin_port(), "ok") >= 3; }));
+  CHECK(wait_until(
+      [&] {
+        g = gateway.metrics();
+        return find_metric(g, "routemeter_requests_total",
+                           {{"job", "edge"},
+                            {"instance", "a"},
+                            {"upstream", "app"},
+                            {"route", "all"},
+                            {"method", "GET"},
+                            {"code", "200"}}) == 4.0;
+      },
+      kPushWait));
+  CHECK(wait_until([&] { return push_total(proxy.admin_port(), "ok") >= 3; }, kPushWait));
   CHECK(push_total(proxy.admin_port(), "failed") == 0);
 }
 
@@ -147,7 +156,7 @@ TEST_CASE("push: a Pushgateway that is down is counted and logged, and blocks no
   Routemeter proxy(push_config(backend.address(), "url = \"" + url +
                                                       "\"\ninterval = \"100ms\"\n"
                                                       "grouping = { instance = \"i\" }"));
-  CHECK(wait_until([&] { return push_total(proxy.admin_port(), "failed") >= 3; }));
+  CHECK(wait_until([&] { return push_total(proxy.admin_port(), "failed") >= 3; }, kPushWait));
   CHECK(push_total(proxy.admin_port(), "ok") == 0);
   // Logged once (the reason does not change), not once per push.
   const auto line = proxy.process().wait_for_stderr("push to " + url +
@@ -194,7 +203,7 @@ TEST_CASE("push: a push the Pushgateway refuses is a failure with its reason", "
   CHECK(req.target == "/metrics/job/routemeter/instance/i");
   CHECK(req.headers.get("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
   CHECK(req.body.find("# TYPE routemeter_requests_in_flight gauge") != std::string::npos);
-  CHECK(wait_until([&] { return push_total(proxy.admin_port(), "failed") == 1; }));
+  CHECK(wait_until([&] { return push_total(proxy.admin_port(), "failed") == 1; }, kPushWait));
   CHECK(proxy.process()
             .wait_for_stderr("failed: HTTP 400: pushed metrics are invalid (1 in a row")
             .has_value());
