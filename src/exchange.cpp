@@ -349,7 +349,7 @@ void Exchange::parse_head() {
       // is still being sent: relayed to an HTTP/1.1 client (RFC 9110 15.2);
       // the upload and the phase's timer go on.
       if (!req_.client_http10) {
-        interim_relayed_ = true;  // part of the answer: no retry from here on
+        interim_relayed_ = true;                 // part of the answer: no retry from here on
         client_.on_interim_response(response_);  // reads views into `in`: drain after
         if (state_ == State::kIdle) return;      // the client went away
       }

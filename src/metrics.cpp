@@ -263,10 +263,10 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
                         {"kind", std::string(upstream_error_name(static_cast<UpstreamError>(k)))}});
       }
       for (size_t r = 0; r < kRetryReasons; ++r) {
-        s.retries[r] = &add_child(
-            metrics, metrics.upstream_retries, key,
-            {{"upstream", name},
-             {"reason", std::string(retry_reason_name(static_cast<RetryReason>(r)))}});
+        s.retries[r] =
+            &add_child(metrics, metrics.upstream_retries, key,
+                       {{"upstream", name},
+                        {"reason", std::string(retry_reason_name(static_cast<RetryReason>(r)))}});
       }
       s.connect_duration =
           add_histogram(metrics, *metrics.upstream_connect_duration, key, {{"upstream", name}});
@@ -428,9 +428,9 @@ prometheus::Counter& MetricsBinding::server_code_counter(size_t worker, size_t u
   }
   const std::string& name = upstream_names_[upstream];
   const std::string& server_name = server_names_[upstream][server];
-  prometheus::Counter& counter =
-      add_child(metrics_, metrics_.upstream_server_requests, "s:" + name + "/" + server_name,
-                {{"upstream", name}, {"server", server_name}, {"code", code_label(status_code_key(code))}});
+  prometheus::Counter& counter = add_child(
+      metrics_, metrics_.upstream_server_requests, "s:" + name + "/" + server_name,
+      {{"upstream", name}, {"server", server_name}, {"code", code_label(status_code_key(code))}});
   table.emplace_back(code, &counter);
   return counter;
 }
@@ -505,16 +505,16 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
     server_code_counter(worker, rs.upstream, static_cast<size_t>(rec.server), rec.status)
         .Increment();
   }
-  // The attempts before the last: each retry by its reason, each fault by
-  // its kind, each attempt that reached a server by that server.
+  // The attempts before the last: each retry by its reason, each attempt
+  // that reached (or tried to reach) a server by that server. Their faults
+  // are not upstream_errors_total's: that counts the one fault behind each
+  // proxy-made 502/504 the client got (the retry's reason says why).
   for (size_t i = 0; i < rec.retried.count; ++i) {
     const RetriedAttempt& a = rec.retried.at[i];
     if (us.retries[static_cast<size_t>(a.reason)] == nullptr) continue;  // "none"
     us.retries[static_cast<size_t>(a.reason)]->Increment();
-    if (a.error != UpstreamError::kNone) us.errors[static_cast<size_t>(a.error)]->Increment();
     if (per_server_ && a.status != 0 && a.server >= 0 && rs.upstream < upstream_names_.size()) {
-      server_code_counter(worker, rs.upstream, static_cast<size_t>(a.server), a.status)
-          .Increment();
+      server_code_counter(worker, rs.upstream, static_cast<size_t>(a.server), a.status).Increment();
     }
   }
   const UpstreamTimes& times = rec.upstream_times;

@@ -76,7 +76,7 @@ class Exchange final : public UpstreamUser {
     int64_t server = -1;  // the server tried last, -1 if none
     UpstreamError error = UpstreamError::kNone;
     RetriedAttempts retried;  // the attempts before the last one
-    int status = 0;  // the upstream's final status, once its head was handed over
+    int status = 0;           // the upstream's final status, once its head was handed over
     uint64_t response_body_bytes = 0;
     UpstreamTimes times;
   };
@@ -141,20 +141,20 @@ class Exchange final : public UpstreamUser {
   Outcome outcome_;
   State state_ = State::kIdle;
   bool reused_ = false;
-  bool stale_retried_ = false;   // the one retry after a stale keep-alive connection
+  bool stale_retried_ = false;    // the one retry after a stale keep-alive connection
   bool interim_relayed_ = false;  // a 1xx reached the client: no more retries
   bool budget_counted_ = false;   // counted in the pool's RetryBudget
   bool copying_ = false;          // keep a copy of the request body (idempotent)
   bool copy_complete_ = true;     // replay_ holds every body byte handed over
   uint8_t retries_ = 0;           // retries taken from the budget
-  bool body_ended_ = true;  // the client gave the whole request body
+  bool body_ended_ = true;        // the client gave the whole request body
   bool upstream_reusable_ = true;
   bool paused_ = false;
   BodyRelay relay_;
-  std::string head_;     // upstream request head, kept for one retry
-  EvbufferPtr pending_;  // request body waiting for the connect
-  EvbufferPtr staging_;  // response body on its way to the client
-  EvbufferPtr replay_;   // the request body so far, for a retry (copying_)
+  std::string head_;            // upstream request head, kept for one retry
+  EvbufferPtr pending_;         // request body waiting for the connect
+  EvbufferPtr staging_;         // response body on its way to the client
+  EvbufferPtr replay_;          // the request body so far, for a retry (copying_)
   std::vector<uint8_t> tried_;  // per server: tried by this request (after a retry)
   http::ResponseHead response_;
 };

@@ -36,10 +36,10 @@
 #include "routemeter/exemplars.hpp"
 #include "routemeter/latency_summary.hpp"
 #include "routemeter/request_record.hpp"
-#include "routemeter/worker_histogram.hpp"
 #include "routemeter/slo.hpp"
 #include "routemeter/text_format.hpp"
 #include "routemeter/top_paths.hpp"
+#include "routemeter/worker_histogram.hpp"
 
 namespace routemeter {
 

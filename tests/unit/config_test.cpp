@@ -407,11 +407,11 @@ TEST_CASE("retries, retry_on and retry_budget: defaults, values and /config", "[
   CHECK(d.retry_on == (retry_bit(RetryReason::kConnectFailure) | retry_bit(RetryReason::kReset)));
   CHECK(d.retry_budget == 0.2);
 
-  ConfigLoadResult set = parse_config(
-      std::string(kUpstream) +
-          "retries = 3\nretry_on = [\"503\", \"response_timeout\", \"502\", \"504\"]\n"
-          "retry_budget = 1\n",
-      "t.toml");
+  ConfigLoadResult set =
+      parse_config(std::string(kUpstream) +
+                       "retries = 3\nretry_on = [\"503\", \"response_timeout\", \"502\", \"504\"]\n"
+                       "retry_budget = 1\n",
+                   "t.toml");
   INFO(all_errors(set));
   REQUIRE(set.ok());
   const UpstreamConfig& u = set.config->upstreams[0];
@@ -425,9 +425,8 @@ TEST_CASE("retries, retry_on and retry_budget: defaults, values and /config", "[
       "retry_budget": 1,)") != std::string::npos);
 
   // No retries at all: retries = 0, or an empty retry_on.
-  ConfigLoadResult none =
-      parse_config(std::string(kUpstream) + "retries = 0\nretry_on = []\nretry_budget = 0\n",
-                   "t.toml");
+  ConfigLoadResult none = parse_config(
+      std::string(kUpstream) + "retries = 0\nretry_on = []\nretry_budget = 0\n", "t.toml");
   REQUIRE(none.ok());
   CHECK(none.config->upstreams[0].retries == 0);
   CHECK(none.config->upstreams[0].retry_on == 0);

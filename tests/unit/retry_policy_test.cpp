@@ -41,8 +41,8 @@ TEST_CASE("retry decision: connect failures for any method and the rest for idem
   };
   // clang-format on
   for (const Row& row : rows) {
-    INFO(retry_reason_name(row.reason) << " " << http::method_name(row.method) << " retry_on "
-                                       << row.retry_on);
+    INFO(retry_reason_name(row.reason)
+         << " " << http::method_name(row.method) << " retry_on " << row.retry_on);
     CHECK(retry_permitted(row.reason, is_idempotent(row.method), row.retry_on) == row.retried);
   }
 }
