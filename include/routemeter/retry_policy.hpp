@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -73,7 +74,7 @@ class RetryBudget {
 
   // `ratio` in [0, 1]; kept in thousandths, so the accounting is exact.
   explicit RetryBudget(double ratio = 0.2)
-      : ratio_milli_(static_cast<uint64_t>((ratio * 1000) + 0.5)) {}
+      : ratio_milli_(static_cast<uint64_t>(std::llround(ratio * 1000))) {}
 
   // A request to the upstream began / ended (`retries_held`: the retry
   // slots it took).
