@@ -97,6 +97,9 @@ std::vector<FamilyBound> series_bound(const Config& c) {
                  methods_why + " x (" + std::to_string(buckets) + " buckets + _sum + _count)"});
   out.push_back({name("upstream_errors_total"), upstreams * kUpstreamErrorKinds,
                  plural(upstreams, "upstream", "upstreams") + " x 6 kinds"});
+  out.push_back({name("upstream_retries_total"), upstreams * kRetryReasons,
+                 plural(upstreams, "upstream", "upstreams") + " x " +
+                     std::to_string(kRetryReasons) + " reasons"});
   out.push_back({name("request_bytes_total"), routes,
                  plural(routes, "route", "routes") + " (\"unmatched\" included)"});
   out.push_back({name("response_bytes_total"), routes, plural(routes, "route", "routes")});

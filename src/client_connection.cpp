@@ -23,20 +23,6 @@ constexpr size_t kSmallRead = 4 * 1024 - 256;
 constexpr size_t kLowWater = 64 * 1024;
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-bool is_retryable(http::Method m) {
-  switch (m) {
-    case http::Method::kGet:
-    case http::Method::kHead:
-    case http::Method::kOptions:
-    case http::Method::kTrace:
-    case http::Method::kPut:
-    case http::Method::kDelete:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 ClientConnection::ClientConnection(Worker& worker, int fd, std::string client_ip,
@@ -320,7 +306,7 @@ bool ClientConnection::parse_head() {
     req.upstream = match.route->upstream_index;
     req.method = head_.method;
     req.client_http10 = http10_;
-    req.retryable = body_relay_.done() && is_retryable(head_.method) && !upgrade;
+    req.idempotent = is_idempotent(head_.method) && !upgrade;
     req.add_host = head_.host.empty();
     req.upgrade = upgrade;
     render_upstream_request(head_, match.forward_path,
@@ -486,6 +472,7 @@ void ClientConnection::record_finished() {
     const Exchange::Outcome& o = exchange_.outcome();
     record_.server = o.server;
     record_.upstream_times = o.times;
+    record_.retried = o.retried;
     if (record_.error == UpstreamError::kNone) record_.error = o.error;
     if (response_started_) record_.response_body_bytes = o.response_body_bytes;
   }

@@ -171,6 +171,17 @@ void write_upstream(JsonWriter& w, const UpstreamConfig& u) {
   write_duration(w, "response_timeout", u.response_timeout);
   w.key("max_idle_connections");
   w.value(uint64_t{u.max_idle_connections});
+  w.key("retries");
+  w.value(uint64_t{u.retries});
+  w.key("retry_on");
+  w.begin_array(true);
+  for (size_t i = 0; i < kRetryOnValues; ++i) {
+    const auto reason = static_cast<RetryReason>(i);
+    if ((u.retry_on & retry_bit(reason)) != 0) w.value(retry_reason_name(reason));
+  }
+  w.end_array();
+  w.key("retry_budget");
+  w.value(u.retry_budget);
   w.key("health");
   if (u.health.enabled) {
     w.begin_object();

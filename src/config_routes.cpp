@@ -135,6 +135,52 @@ void read_outlier(ConfigReader& r, const toml::table& t, const std::string& pref
   r.read_unsigned<uint32_t>(t, "max_ejection_percent", p, 0, 100, outlier.max_ejection_percent);
 }
 
+// `retries`, `retry_on` (each value once) and `retry_budget`.
+void read_retries(ConfigReader& r, const toml::table& t, const std::string& p,
+                  UpstreamConfig& upstream) {
+  r.read_unsigned<uint32_t>(t, "retries", p, 0, kMaxRetries, upstream.retries);
+  if (const toml::array* retry_on = r.read_array(t, "retry_on", p)) {
+    RetryOn set = 0;
+    bool ok = true;
+    for (size_t i = 0; i < retry_on->size(); ++i) {
+      const toml::node& element = *retry_on->get(i);
+      const std::string what = p + "retry_on[" + std::to_string(i) + "]";
+      std::string value;
+      if (!r.node_string(element, what, value)) {
+        ok = false;
+        continue;
+      }
+      const std::optional<RetryReason> reason = parse_retry_on(value);
+      if (!reason) {
+        r.error(element.source(), what +
+                                      ": must be \"connect_failure\", \"reset\", \"502\", "
+                                      "\"503\", \"504\" or \"response_timeout\", got " +
+                                      quoted(value));
+        ok = false;
+      } else if ((set & retry_bit(*reason)) != 0) {
+        r.error(element.source(), what + ": " + quoted(value) + " is listed twice");
+        ok = false;
+      } else {
+        set |= retry_bit(*reason);
+      }
+    }
+    if (ok) upstream.retry_on = set;
+  }
+  if (const toml::node* budget = t.get("retry_budget")) {
+    double value = 0;
+    if (r.node_number(*budget, p + "retry_budget", value)) {
+      if (value >= 0 && value <= 1) {
+        upstream.retry_budget = value;
+      } else {
+        r.error(budget->source(), p +
+                                      "retry_budget: must be a ratio between 0 and 1, like 0.2, "
+                                      "got " +
+                                      shortest(value));
+      }
+    }
+  }
+}
+
 // One `servers` entry: "host:port", or { address = "host:port", weight = N }.
 bool read_server(ConfigReader& r, const toml::node& element, const std::string& what,
                  HostPort& address, uint32_t& weight) {
@@ -167,7 +213,7 @@ void read_upstream(ConfigReader& r, const toml::table& t, size_t index, Upstream
   const std::string& p = origin.prefix;
   r.check_keys(t,
                {"name", "servers", "balance", "connect_timeout", "response_timeout",
-                "max_idle_connections", "health", "outlier"},
+                "max_idle_connections", "retries", "retry_on", "retry_budget", "health", "outlier"},
                p);
   if (const toml::array* servers = r.read_array(t, "servers", p)) {
     if (servers->empty()) r.error(servers->source(), p + "servers: needs at least one server");
@@ -206,6 +252,7 @@ void read_upstream(ConfigReader& r, const toml::table& t, size_t index, Upstream
   r.read_duration(t, "response_timeout", p, false, upstream.response_timeout);
   r.read_unsigned<uint32_t>(t, "max_idle_connections", p, 0, kMaxU32,
                             upstream.max_idle_connections);
+  read_retries(r, t, p, upstream);
   if (const toml::table* health = r.read_table(t, "health", p)) {
     read_health(r, *health, p, upstream.health);
   }

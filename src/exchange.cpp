@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <optional>
 
 #include "routemeter/net.hpp"
 #include "routemeter/worker.hpp"
@@ -14,6 +15,34 @@ constexpr size_t kReadSize = kReadChunk;
 constexpr size_t kMaxResponseHead = 64 * 1024;
 
 void drain_all(evbuffer* buf) { evbuffer_drain(buf, evbuffer_get_length(buf)); }
+
+// Appends a copy of `from` to `to`; `from` stays as it is.
+void append_copy(evbuffer* to, evbuffer* from) {
+  constexpr int kChunks = 8;
+  evbuffer_iovec chunks[kChunks];
+  const int n = evbuffer_peek(from, -1, nullptr, chunks, kChunks);
+  if (n > kChunks) {
+    const size_t len = evbuffer_get_length(from);
+    evbuffer_add(to, evbuffer_pullup(from, -1), len);
+    return;
+  }
+  for (int i = 0; i < n; ++i) evbuffer_add(to, chunks[i].iov_base, chunks[i].iov_len);
+}
+
+// The retry_on reason a failed attempt's fault stands for, if any.
+std::optional<RetryReason> retry_reason_for_error(UpstreamError error) {
+  switch (error) {
+    case UpstreamError::kConnectRefused:
+    case UpstreamError::kConnectTimeout:
+      return RetryReason::kConnectFailure;
+    case UpstreamError::kReset:
+      return RetryReason::kReset;
+    case UpstreamError::kResponseTimeout:
+      return RetryReason::kResponseTimeout;
+    default:
+      return std::nullopt;
+  }
+}
 
 }  // namespace
 
@@ -27,24 +56,35 @@ void Exchange::start(std::shared_ptr<WorkerRuntime> runtime, const Request& req,
   head_.swap(head);
   if (!pending_) pending_.reset(evbuffer_new());
   if (!staging_) staging_.reset(evbuffer_new());
-  if (evbuffer_get_length(body) != 0) evbuffer_add_buffer(pending_.get(), body);
+  if (!replay_) replay_.reset(evbuffer_new());
   outcome_ = Outcome();
-  retried_ = false;
+  stale_retried_ = false;
+  interim_relayed_ = false;
+  retries_ = 0;
+  tried_.clear();
+  copying_ = req.idempotent;
+  copy_complete_ = true;
+  if (evbuffer_get_length(body) != 0) {
+    keep_copy(body);
+    evbuffer_add_buffer(pending_.get(), body);
+  }
   paused_ = false;
   body_ended_ = !req.body_follows;
+  pool_->retry_budget().request_started();
+  budget_counted_ = true;
   connect_and_send();
 }
 
 void Exchange::connect_and_send() {
   const uint64_t now = monotonic_ns();
-  const size_t server = pool_->pick_server(now);
+  const size_t server = pool_->pick_server(now, tried_.empty() ? nullptr : tried_.data());
   if (server == UpstreamPool::kNoServer) {
     state_ = State::kConnecting;
     fail(UpstreamError::kNoHealthyServer);
     return;
   }
   outcome_.server = static_cast<int64_t>(server);
-  conn_ = pool_->lease(server, retried_, &reused_);
+  conn_ = pool_->lease(server, stale_retried_, &reused_);
   if (!conn_) {
     state_ = State::kConnecting;
     pool_->upstream().report_failure(server, monotonic_ns());
@@ -145,9 +185,11 @@ size_t Exchange::body_held() const {
 void Exchange::send_body(evbuffer* body) {
   switch (state_) {
     case State::kConnecting:
+      keep_copy(body);
       evbuffer_add_buffer(pending_.get(), body);
       return;
     case State::kSending: {
+      keep_copy(body);
       const bool was_idle = evbuffer_get_length(conn_->out()) == 0;
       evbuffer_add_buffer(conn_->out(), body);
       if (was_idle) arm_timer();  // the upstream must take these within response_timeout
@@ -209,10 +251,8 @@ void Exchange::upstream_failed(int err) {
   // Nothing of the response arrived. A reused keep-alive connection may have
   // been closed by the server just as we sent: retry once on a fresh one.
   const bool nothing_received = state_ != State::kBody && evbuffer_get_length(conn_->in()) == 0;
-  if (nothing_received && reused_ && !retried_ && req_.retryable) {
-    release_connection(false);
-    retried_ = true;
-    connect_and_send();
+  if (nothing_received && reused_ &&
+      retry(RetryReason::kStaleConnection, UpstreamError::kNone, 0)) {
     return;
   }
   if (state_ == State::kBody) {
@@ -309,6 +349,7 @@ void Exchange::parse_head() {
       // is still being sent: relayed to an HTTP/1.1 client (RFC 9110 15.2);
       // the upload and the phase's timer go on.
       if (!req_.client_http10) {
+        interim_relayed_ = true;                 // part of the answer: no retry from here on
         client_.on_interim_response(response_);  // reads views into `in`: drain after
         if (state_ == State::kIdle) return;      // the client went away
       }
@@ -316,6 +357,16 @@ void Exchange::parse_head() {
       continue;
     }
     pool_->upstream().report_answer(conn_->server(), response_.status);
+    if (response_.status >= 502 && response_.status <= 504) {
+      // Dropped with its connection if retry_on lists it (the body unread).
+      if (retry(*retry_reason_for_status(response_.status), UpstreamError::kNone,
+                response_.status)) {
+        return;
+      }
+    }
+    // The answer is this one: no retry from here on, the copy can go.
+    copy_complete_ = false;
+    if (evbuffer_get_length(replay_.get()) != 0) drain_all(replay_.get());
     const ResponsePlan plan =
         plan_response(req_.method, req_.client_http10, response_, req_.upgrade);
     if (plan.tunnel) {
@@ -419,7 +470,54 @@ void Exchange::finish() {
   client_.on_response_complete();
 }
 
+void Exchange::keep_copy(evbuffer* body) {
+  if (!copy_complete_) return;
+  const size_t len = evbuffer_get_length(body);
+  if (!copying_ || evbuffer_get_length(replay_.get()) + len > kBodyWindow) {
+    // Once part of this body is sent, only a connect failure can be retried.
+    copy_complete_ = false;
+    drain_all(replay_.get());
+    return;
+  }
+  append_copy(replay_.get(), body);
+}
+
+bool Exchange::retry(RetryReason reason, UpstreamError error, int status) {
+  const UpstreamConfig& config = *pool_->upstream().config;
+  if (interim_relayed_ || !retry_permitted(reason, req_.idempotent, config.retry_on)) return false;
+  // The new attempt needs the whole request body: still unsent (the connect
+  // failed), or copied.
+  const bool resend = state_ != State::kConnecting;
+  if (resend && !copy_complete_) return false;
+  const auto server = static_cast<size_t>(outcome_.server);
+  if (reason == RetryReason::kStaleConnection) {
+    // Not the server's fault, nor a new try of it: outside retries and budget.
+    if (stale_retried_) return false;
+    stale_retried_ = true;
+  } else {
+    if (retries_ >= config.retries || !pool_->retry_budget().try_acquire()) return false;
+    ++retries_;
+    if (tried_.empty()) tried_.assign(pool_->upstream().servers.size(), 0);
+    tried_[server] = 1;
+  }
+  RetriedAttempts& retried = outcome_.retried;
+  if (retried.count < kMaxRetriedAttempts) {
+    retried.at[retried.count++] = {static_cast<int32_t>(server), static_cast<uint16_t>(status),
+                                   error, reason};
+  }
+  release_connection(false);
+  if (resend) {
+    drain_all(pending_.get());
+    append_copy(pending_.get(), replay_.get());
+  }
+  connect_and_send();
+  return true;
+}
+
 void Exchange::fail(UpstreamError error) {
+  if (const std::optional<RetryReason> reason = retry_reason_for_error(error)) {
+    if (retry(*reason, error, upstream_error_status(error))) return;
+  }
   outcome_.error = error;
   outcome_.status = 0;
   release_connection(false);
@@ -441,14 +539,19 @@ void Exchange::abort() {
 }
 
 void Exchange::stop() {
+  if (budget_counted_) {
+    pool_->retry_budget().request_finished(retries_);
+    budget_counted_ = false;
+  }
+  if (pending_) drain_all(pending_.get());
+  if (staging_) drain_all(staging_.get());
+  if (replay_ && evbuffer_get_length(replay_.get()) != 0) drain_all(replay_.get());
   state_ = State::kIdle;
   paused_ = false;
   runtime_.reset();
 }
 
 void Exchange::release_connection(bool reusable) {
-  if (pending_) drain_all(pending_.get());
-  if (staging_) drain_all(staging_.get());
   if (!conn_) return;
   pool_->release(std::move(conn_), reusable);
 }

@@ -43,6 +43,11 @@ Metrics::Metrics(const MetricsConfig& config, size_t workers)
                           .Name(name(config, "upstream_errors_total"))
                           .Help("Upstream faults by kind.")
                           .Register(*registry_)),
+      upstream_retries(prometheus::BuildCounter()
+                           .Name(name(config, "upstream_retries_total"))
+                           .Help("Attempts beyond a request's first, by upstream and the reason "
+                                 "of the retry.")
+                           .Register(*registry_)),
       request_bytes(prometheus::BuildCounter()
                         .Name(name(config, "request_bytes_total"))
                         .Help("Request body bytes received from clients.")
@@ -256,6 +261,12 @@ MetricsBinding::MetricsBinding(Metrics& metrics, const Config& config) : metrics
             &add_child(metrics, metrics.upstream_errors, key,
                        {{"upstream", name},
                         {"kind", std::string(upstream_error_name(static_cast<UpstreamError>(k)))}});
+      }
+      for (size_t r = 0; r < kRetryReasons; ++r) {
+        s.retries[r] =
+            &add_child(metrics, metrics.upstream_retries, key,
+                       {{"upstream", name},
+                        {"reason", std::string(retry_reason_name(static_cast<RetryReason>(r)))}});
       }
       s.connect_duration =
           add_histogram(metrics, *metrics.upstream_connect_duration, key, {{"upstream", name}});
@@ -493,6 +504,18 @@ void MetricsBinding::record(size_t worker, const RequestRecord& rec) {
   if (per_server_ && rec.server >= 0 && rs.upstream < upstream_names_.size()) {
     server_code_counter(worker, rs.upstream, static_cast<size_t>(rec.server), rec.status)
         .Increment();
+  }
+  // The attempts before the last: each retry by its reason, each attempt
+  // that reached (or tried to reach) a server by that server. Their faults
+  // are not upstream_errors_total's: that counts the one fault behind each
+  // proxy-made 502/504 the client got (the retry's reason says why).
+  for (size_t i = 0; i < rec.retried.count; ++i) {
+    const RetriedAttempt& a = rec.retried.at[i];
+    if (us.retries[static_cast<size_t>(a.reason)] == nullptr) continue;  // "none"
+    us.retries[static_cast<size_t>(a.reason)]->Increment();
+    if (per_server_ && a.status != 0 && a.server >= 0 && rs.upstream < upstream_names_.size()) {
+      server_code_counter(worker, rs.upstream, static_cast<size_t>(a.server), a.status).Increment();
+    }
   }
   const UpstreamTimes& times = rec.upstream_times;
   if (times.connected_ns != 0 && us.connect_duration != nullptr) {

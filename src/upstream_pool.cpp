@@ -102,13 +102,26 @@ ServerSelector::ServerSelector(const ResolvedUpstream& upstream, uint64_t seed)
   }
 }
 
-size_t ServerSelector::pick(uint64_t now_ns) {
+size_t ServerSelector::pick(uint64_t now_ns, const uint8_t* tried) {
   const size_t n = weights_.size();
   if (n == 0) return kNoServer;
+  if (tried != nullptr) {
+    // A retry goes to a server this request has not tried, if one is up.
+    bool untried_up = false;
+    for (size_t s = 0; s < n && !untried_up; ++s) {
+      const ServerHealth& health = upstream_.health[s];
+      untried_up = tried[s] == 0 && health.up() && !health.ejected(now_ns);
+    }
+    if (!untried_up) tried = nullptr;
+  }
   size_t eligible = 0;
   uint64_t total_weight = 0;
   for (size_t s = 0; s < n; ++s) {
     ServerHealth& health = upstream_.health[s];
+    if (tried != nullptr && tried[s] != 0) {
+      eligible_[s] = 0;
+      continue;
+    }
     const uint32_t down = health.down_reasons();
     const bool ejected = health.ejected(now_ns);
     if (down == ServerHealth::kPassiveDown && !ejected &&
@@ -272,7 +285,8 @@ UpstreamPool::UpstreamPool(event_base* base, const ResolvedUpstream& upstream, u
     : base_(base),
       upstream_(upstream),
       servers_(upstream.servers.size()),
-      selector_(upstream, seed) {}
+      selector_(upstream, seed),
+      retry_budget_(upstream.config->retry_budget) {}
 
 UpstreamPool::~UpstreamPool() = default;
 

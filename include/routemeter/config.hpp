@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "routemeter/retry_policy.hpp"
+
 namespace routemeter {
 
 using Duration = std::chrono::milliseconds;
@@ -165,6 +167,12 @@ struct UpstreamConfig {
   Duration connect_timeout = std::chrono::seconds(1);
   Duration response_timeout = std::chrono::seconds(30);
   uint32_t max_idle_connections = 64;  // keep-alive pool per worker and server
+  // Retries (docs/upstreams.md, "Retries"): further attempts after a failed
+  // one, each on another server when there is one; the reasons that allow
+  // one; retries in flight at most this share of requests in flight.
+  uint32_t retries = 1;  // 0..kMaxRetries
+  RetryOn retry_on = kDefaultRetryOn;
+  double retry_budget = 0.2;  // [0, 1]
   HealthCheckConfig health;
   OutlierConfig outlier;
   SourcePosition position;  // of the [[upstream]] table

@@ -2,6 +2,9 @@
 // pick a server, lease a pooled connection (or connect), send the request
 // head and stream the request body as the client provides it, parse the
 // response head, stream the response body back with back-pressure both ways.
+// A failed attempt is tried again (on another server when there is one) per
+// the upstream's retries, retry_on and retry_budget, while nothing of the
+// answer reached the client (docs/upstreams.md, "Retries").
 // It talks to its client only through ExchangeClient. Owned by a
 // ClientConnection (one per connection, reused per request); runs on the
 // worker thread only.
@@ -10,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "routemeter/body_relay.hpp"
 #include "routemeter/http.hpp"
@@ -62,7 +66,7 @@ class Exchange final : public UpstreamUser {
     size_t upstream = 0;  // index into the runtime's pools
     http::Method method = http::Method::kGet;
     bool client_http10 = false;  // the client speaks HTTP/1.0: no chunked to it
-    bool retryable = false;      // idempotent and bodiless: may retry on a fresh connection
+    bool idempotent = false;     // an idempotent method, no upgrade: may retry past a connect
     bool body_follows = false;   // more request body comes through send_body(), then end_body()
     bool add_host = false;       // no Host (HTTP/1.0): send the chosen server's host:port
     bool upgrade = false;        // asks to switch protocols: a 101 opens a tunnel
@@ -71,7 +75,8 @@ class Exchange final : public UpstreamUser {
   struct Outcome {
     int64_t server = -1;  // the server tried last, -1 if none
     UpstreamError error = UpstreamError::kNone;
-    int status = 0;  // the upstream's final status, once its head was handed over
+    RetriedAttempts retried;  // the attempts before the last one
+    int status = 0;           // the upstream's final status, once its head was handed over
     uint64_t response_body_bytes = 0;
     UpstreamTimes times;
   };
@@ -110,6 +115,13 @@ class Exchange final : public UpstreamUser {
   void write_request();
   void arm_timer();
   void upstream_failed(int err);
+  // Tries the request again after a failed attempt if the rules allow it
+  // (true: the new attempt has started); `status`: what the failed attempt
+  // stands for (the server's 5xx, the proxy's 502/504, 0).
+  bool retry(RetryReason reason, UpstreamError error, int status);
+  // The request body bytes the client handed over: copied for a retry while
+  // the copy is complete and within kBodyWindow.
+  void keep_copy(evbuffer* body);
   void fail(UpstreamError error);
   void broken(UpstreamError error);
   void parse_head();
@@ -129,14 +141,21 @@ class Exchange final : public UpstreamUser {
   Outcome outcome_;
   State state_ = State::kIdle;
   bool reused_ = false;
-  bool retried_ = false;
-  bool body_ended_ = true;  // the client gave the whole request body
+  bool stale_retried_ = false;    // the one retry after a stale keep-alive connection
+  bool interim_relayed_ = false;  // a 1xx reached the client: no more retries
+  bool budget_counted_ = false;   // counted in the pool's RetryBudget
+  bool copying_ = false;          // keep a copy of the request body (idempotent)
+  bool copy_complete_ = true;     // replay_ holds every body byte handed over
+  uint8_t retries_ = 0;           // retries taken from the budget
+  bool body_ended_ = true;        // the client gave the whole request body
   bool upstream_reusable_ = true;
   bool paused_ = false;
   BodyRelay relay_;
-  std::string head_;     // upstream request head, kept for one retry
-  EvbufferPtr pending_;  // request body waiting for the connect
-  EvbufferPtr staging_;  // response body on its way to the client
+  std::string head_;            // upstream request head, kept for one retry
+  EvbufferPtr pending_;         // request body waiting for the connect
+  EvbufferPtr staging_;         // response body on its way to the client
+  EvbufferPtr replay_;          // the request body so far, for a retry (copying_)
+  std::vector<uint8_t> tried_;  // per server: tried by this request (after a retry)
   http::ResponseHead response_;
 };
 

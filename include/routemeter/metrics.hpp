@@ -88,6 +88,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& requests_total;
   prometheus::Family<prometheus::Histogram>& request_duration;
   prometheus::Family<prometheus::Counter>& upstream_errors;
+  prometheus::Family<prometheus::Counter>& upstream_retries;
   prometheus::Family<prometheus::Counter>& request_bytes;
   prometheus::Family<prometheus::Counter>& response_bytes;
   prometheus::Family<prometheus::Gauge>& config_last_reload_successful;
@@ -212,6 +213,7 @@ class MetricsBinding {
     prometheus::Gauge* in_flight = nullptr;
     prometheus::Gauge* tunnels = nullptr;
     std::array<prometheus::Counter*, kUpstreamErrorKinds> errors{};
+    std::array<prometheus::Counter*, kRetryReasons> retries{};  // every reason from the start
     WorkerHistogramFamily::Series* connect_duration = nullptr;  // null for "none"
     WorkerHistogramFamily::Series* header_duration = nullptr;
   };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "routemeter/http.hpp"
+#include "routemeter/retry_policy.hpp"
 
 namespace routemeter {
 
@@ -37,6 +38,24 @@ struct UpstreamTimes {
   uint64_t connected_ns = 0;      // ... and completed (0 for a pooled connection)
   uint64_t sent_ns = 0;           // the request's last byte was written upstream
   uint64_t head_ns = 0;           // the final response head was parsed
+};
+
+// One attempt of a request that failed and was tried again: the server it
+// went to, why it was retried, the fault (kNone for an answer or a stale
+// connection) and the status it stands for (the server's 5xx, the proxy's
+// 502/504 for a fault, 0 for a stale connection, which reached no server).
+struct RetriedAttempt {
+  int32_t server = -1;
+  uint16_t status = 0;
+  UpstreamError error = UpstreamError::kNone;
+  RetryReason reason = RetryReason::kConnectFailure;
+};
+// The attempts one request can retry: `retries` at most, and one stale
+// keep-alive connection.
+constexpr size_t kMaxRetriedAttempts = kMaxRetries + 1;
+struct RetriedAttempts {
+  RetriedAttempt at[kMaxRetriedAttempts];
+  uint8_t count = 0;
 };
 
 // Copies a short string of any length, 8 bytes at a time. For the request
@@ -91,6 +110,7 @@ struct RequestRecord {
   int64_t server = -1;    // index of the upstream server used, -1 if none
   UpstreamError error = UpstreamError::kNone;
   UpstreamTimes upstream_times;  // connect and header durations
+  RetriedAttempts retried;       // the attempts before the last one
   bool in_flight = false;        // counted in requests_in_flight (begin() was called)
   RawPath path;                  // the normalized path, for the route's top paths
   TraceId trace_id;              // from traceparent, for the histogram's exemplars

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "routemeter/event_handles.hpp"
+#include "routemeter/retry_policy.hpp"
 
 namespace routemeter {
 
@@ -127,8 +128,11 @@ class ServerSelector {
   // `upstream` outlives the selector (the snapshot holds it).
   ServerSelector(const ResolvedUpstream& upstream, uint64_t seed);
 
-  // kNoServer only for an upstream without servers.
-  size_t pick(uint64_t now_ns);
+  // kNoServer only for an upstream without servers. `tried` (a retry: one
+  // flag per server, nonzero for the servers this request tried): the pick
+  // is among the servers up and not tried; when there is none, as without
+  // `tried`.
+  size_t pick(uint64_t now_ns, const uint8_t* tried = nullptr);
   // A request started on / finished with `server` (the pool calls these on
   // lease and release).
   void started(size_t server) { ++in_flight_[server]; }
@@ -227,7 +231,12 @@ class UpstreamPool {
   // rule among the servers that are up (and those due a trial request); when
   // every server is down, round robin among all of them. kNoServer only for
   // an upstream without servers.
-  size_t pick_server(uint64_t now_ns) { return selector_.pick(now_ns); }
+  // `tried`: a retry's servers to avoid (ServerSelector::pick).
+  size_t pick_server(uint64_t now_ns, const uint8_t* tried = nullptr) {
+    return selector_.pick(now_ns, tried);
+  }
+  // This worker's retry budget for the upstream (retry_policy.hpp).
+  RetryBudget& retry_budget() { return retry_budget_; }
   // Requests of this worker on `server` now (leased connections).
   uint32_t in_flight(size_t server) const { return selector_.in_flight(server); }
   // An idle connection to `server` if there is one, else a new connecting one
@@ -250,6 +259,7 @@ class UpstreamPool {
   const ResolvedUpstream& upstream_;  // owned by the snapshot, which outlives the pool
   std::vector<ServerState> servers_;
   ServerSelector selector_;
+  RetryBudget retry_budget_;
 };
 
 }  // namespace routemeter

@@ -24,9 +24,11 @@ TEST_CASE("per_server: requests are counted by the server that answered and its 
   TestBackend b([](const ReceivedRequest&) { return Reply::with_status(503, "b"); });
   const RefusingPort closed;
   const std::string refused = "127.0.0.1:" + std::to_string(closed.port());
+  // retries = 0: one attempt per request (retries_test.cpp counts retried
+  // attempts per server).
   Routemeter proxy(
       proxy_config("\"" + a.address() + "\", \"" + b.address() + "\", \"" + refused + "\"", "",
-                   "[metrics]\nper_server = true\n"));
+                   "[metrics]\nper_server = true\n", "retries = 0\n"));
   // Round robin over a, b and the refusing one: 3 rounds.
   for (int i = 0; i < 9; ++i) http_get(proxy.proxy_port(), "/x");
   const std::string m = scrape_quiescent(proxy.admin_port());

@@ -346,6 +346,9 @@ upstream = "car"
       "connect_timeout": "1s",
       "response_timeout": "30s",
       "max_idle_connections": 64,
+      "retries": 1,
+      "retry_on": ["connect_failure", "reset"],
+      "retry_budget": 0.2,
       "health": null,
       "outlier": null
     }
@@ -394,4 +397,40 @@ TEST_CASE("[metrics] per_server is off by default and takes a boolean", "[config
   REQUIRE(on.ok());
   CHECK(on.config->metrics.per_server);
   CHECK_FALSE(load("[metrics]\nper_server = 1\n").ok());
+}
+
+TEST_CASE("retries, retry_on and retry_budget: defaults, values and /config", "[config][retry]") {
+  const char* kUpstream = "[[upstream]]\nname = \"u\"\nservers = [\"127.0.0.1:1\"]\n";
+  ConfigLoadResult defaults = parse_config(kUpstream, "t.toml");
+  REQUIRE(defaults.ok());
+  const UpstreamConfig& d = defaults.config->upstreams[0];
+  CHECK(d.retries == 1);
+  CHECK(d.retry_on == (retry_bit(RetryReason::kConnectFailure) | retry_bit(RetryReason::kReset)));
+  CHECK(d.retry_budget == 0.2);
+
+  ConfigLoadResult set =
+      parse_config(std::string(kUpstream) +
+                       "retries = 3\nretry_on = [\"503\", \"response_timeout\", \"502\", \"504\"]\n"
+                       "retry_budget = 1\n",
+                   "t.toml");
+  INFO(all_errors(set));
+  REQUIRE(set.ok());
+  const UpstreamConfig& u = set.config->upstreams[0];
+  CHECK(u.retries == 3);
+  CHECK(u.retry_on == (retry_bit(RetryReason::k502) | retry_bit(RetryReason::k503) |
+                       retry_bit(RetryReason::k504) | retry_bit(RetryReason::kResponseTimeout)));
+  CHECK(u.retry_budget == 1.0);
+  const std::string json = config_to_json(*set.config);
+  CHECK(json.find(R"("retries": 3,
+      "retry_on": ["502", "503", "504", "response_timeout"],
+      "retry_budget": 1,)") != std::string::npos);
+
+  // No retries at all: retries = 0, or an empty retry_on.
+  ConfigLoadResult none = parse_config(
+      std::string(kUpstream) + "retries = 0\nretry_on = []\nretry_budget = 0\n", "t.toml");
+  REQUIRE(none.ok());
+  CHECK(none.config->upstreams[0].retries == 0);
+  CHECK(none.config->upstreams[0].retry_on == 0);
+  CHECK(none.config->upstreams[0].retry_budget == 0.0);
+  CHECK(config_to_json(*none.config).find(R"("retry_on": [],)") != std::string::npos);
 }

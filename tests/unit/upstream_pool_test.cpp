@@ -336,3 +336,33 @@ TEST_CASE("a reload carries each remaining server's health into the new snapshot
   CHECK(passive_only->upstreams()[0].health[0].up());
   CHECK_FALSE(passive_only->upstreams()[0].health[1].up());
 }
+
+TEST_CASE("a retry's pick avoids the servers the request tried while another is up", "[pool]") {
+  for (const char* balance : {"round_robin", "least_conn", "random_two"}) {
+    INFO(balance);
+    auto snap = snapshot(kThree, balance);
+    const ResolvedUpstream& up = snap->upstreams()[0];
+    ServerSelector selector(up, 7);
+    const uint8_t tried_0[] = {1, 0, 0};
+    for (int i = 0; i < 100; ++i) CHECK(selector.pick(kSecond, tried_0) != 0);
+    const uint8_t tried_01[] = {1, 1, 0};
+    for (int i = 0; i < 100; ++i) CHECK(selector.pick(kSecond, tried_01) == 2);
+    // The one untried server is down: the pick is as without `tried` (the
+    // up servers, tried or not).
+    fail_connects(up, 2);
+    std::vector<size_t> seen(3, 0);
+    for (int i = 0; i < 100; ++i) ++seen.at(selector.pick(kSecond, tried_01));
+    CHECK(seen[2] == 0);
+    CHECK(seen[0] + seen[1] == 100);
+    // Every server tried: as without `tried`.
+    const uint8_t tried_all[] = {1, 1, 1};
+    for (int i = 0; i < 100; ++i) CHECK(selector.pick(kSecond, tried_all) != 2);
+  }
+}
+
+TEST_CASE("a retry's pick with a sole server takes that server", "[pool]") {
+  auto snap = snapshot(R"("127.0.0.1:9001")");
+  ServerSelector selector(snap->upstreams()[0], 1);
+  const uint8_t tried[] = {1};
+  CHECK(selector.pick(kSecond, tried) == 0);
+}
