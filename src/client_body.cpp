@@ -129,7 +129,7 @@ void ClientConnection::update_reading() {
 
 void ClientConnection::account_body() {
   const uint64_t in_body = body_relay_.done() ? 0 : evbuffer_get_length(in_.get());
-  const uint64_t held = in_body + exchange_.body_held();
+  const uint64_t held = in_body + exchange_.body_held() + exchange_.body_copy_bytes();
   if (held != body_held_) {
     worker_.add_body_bytes(static_cast<int64_t>(held) - static_cast<int64_t>(body_held_));
     body_held_ = held;

@@ -90,6 +90,9 @@ class Exchange final : public UpstreamUser {
   size_t body_room() const;
   // Request body bytes held, not yet written to the upstream.
   size_t body_held() const;
+  // The copy of the request body kept for a retry (at most kBodyWindow, until
+  // the response head): memory the process-wide body bound counts too.
+  size_t body_copy_bytes() const { return replay_ ? evbuffer_get_length(replay_.get()) : 0; }
   // More request body: moves all of `body` out (at most body_room() bytes).
   void send_body(evbuffer* body);
   // The request body is complete.

@@ -210,3 +210,29 @@ TEST_CASE("what the proxy holds of request bodies stays within the process-wide 
   reset_all(clients);
   CHECK(wait_until([&] { return buffered() == 0; }));
 }
+
+TEST_CASE("the copy of a body kept for a retry counts in the process-wide bound",
+          "[proxy][upload][memory][retry]") {
+  // An idempotent request's body is copied while it fits the window, so a
+  // retry can send it again (docs/upstreams.md, "Retries"); a POST's is not.
+  // Against a server whose connects never complete, each body waits whole:
+  // a PUT's twice (to send, and the copy), a POST's once.
+  const StalledServer stalled;
+  Routemeter proxy(
+      proxy_config("\"" + stalled.address() + "\"", "", "", "connect_timeout = \"60s\""));
+  const auto buffered = [&] {
+    return find_metric(scrape(proxy.admin_port()), "routemeter_request_body_buffered_bytes")
+        .value_or(-1);
+  };
+  const std::string body = pattern_bytes(0, 40000);
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (const char* method : {"PUT", "POST"}) {
+    clients.push_back(std::make_unique<HttpClient>(proxy.proxy_port()));
+    REQUIRE(clients.back()->send_raw(
+        std::string(method) + " /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 40000\r\n\r\n" +
+        body));
+  }
+  CHECK(wait_until([&] { return buffered() == 3 * 40000; }));
+  reset_all(clients);
+  CHECK(wait_until([&] { return buffered() == 0; }));
+}
