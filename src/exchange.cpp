@@ -29,6 +29,15 @@ void append_copy(evbuffer* to, evbuffer* from) {
   for (int i = 0; i < n; ++i) evbuffer_add(to, chunks[i].iov_base, chunks[i].iov_len);
 }
 
+// The request leaves its upstream's retry budget (once): at the end of the
+// exchange, or when it becomes a tunnel, which may stay open for hours and
+// must not count as a request in flight.
+void leave_budget(UpstreamPool& pool, bool& counted, uint8_t retries) {
+  if (!counted) return;
+  pool.retry_budget().request_finished(retries);
+  counted = false;
+}
+
 // The retry_on reason a failed attempt's fault stands for, if any.
 std::optional<RetryReason> retry_reason_for_error(UpstreamError error) {
   switch (error) {
@@ -375,6 +384,7 @@ void Exchange::parse_head() {
       outcome_.status = response_.status;
       upstream_reusable_ = false;
       state_ = State::kTunnel;
+      leave_budget(*pool_, budget_counted_, retries_);
       client_.on_response_head(response_, plan);  // reads views into `in`: drain after
       if (state_ != State::kTunnel) return;       // the client went away
       evbuffer_drain(in, res.head_bytes);
@@ -539,10 +549,7 @@ void Exchange::abort() {
 }
 
 void Exchange::stop() {
-  if (budget_counted_) {
-    pool_->retry_budget().request_finished(retries_);
-    budget_counted_ = false;
-  }
+  leave_budget(*pool_, budget_counted_, retries_);
   if (pending_) drain_all(pending_.get());
   if (staging_) drain_all(staging_.get());
   if (replay_ && evbuffer_get_length(replay_.get()) != 0) drain_all(replay_.get());
