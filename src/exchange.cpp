@@ -375,7 +375,10 @@ void Exchange::parse_head() {
     }
     // The answer is this one: no retry from here on, the copy can go.
     copy_complete_ = false;
-    if (evbuffer_get_length(replay_.get()) != 0) drain_all(replay_.get());
+    if (evbuffer_get_length(replay_.get()) != 0) {
+      drain_all(replay_.get());
+      client_.on_body_held_changed();  // no longer held: room for other uploads
+    }
     const ResponsePlan plan =
         plan_response(req_.method, req_.client_http10, response_, req_.upgrade);
     if (plan.tunnel) {
@@ -519,6 +522,8 @@ bool Exchange::retry(RetryReason reason, UpstreamError error, int status) {
   if (resend) {
     drain_all(pending_.get());
     append_copy(pending_.get(), replay_.get());
+    state_ = State::kConnecting;     // pending_ holds the body again: the process-wide
+    client_.on_body_held_changed();  // bound counts it (the exchange is not called back)
   }
   connect_and_send();
   return true;

@@ -46,6 +46,7 @@ class ClientConnection final : public ExchangeClient {
   void on_exchange_failed(int status) override;
   void on_exchange_broken() override;
   void on_request_body_room() override;
+  void on_body_held_changed() override { account_body(); }
 
  private:
   // kHandshake: the transport's (TLS) handshake, before any request.

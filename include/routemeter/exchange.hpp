@@ -49,6 +49,10 @@ class ExchangeClient {
   virtual void on_exchange_broken() = 0;
   // Request body bytes went out to the upstream: body_room() grew.
   virtual void on_request_body_room() = 0;
+  // What the exchange holds of the request body changed with no byte from
+  // the client (a retry refilled it from the copy; an answer made the copy
+  // useless): body_held() and body_copy_bytes() are to be counted again.
+  virtual void on_body_held_changed() = 0;
 
  protected:
   ~ExchangeClient() = default;

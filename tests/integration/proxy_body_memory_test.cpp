@@ -236,3 +236,39 @@ TEST_CASE("the copy of a body kept for a retry counts in the process-wide bound"
   reset_all(clients);
   CHECK(wait_until([&] { return buffered() == 0; }));
 }
+
+TEST_CASE(
+    "a body copied for a retry stops counting at the answer's head and counts twice when resent",
+    "[proxy][upload][memory][retry]") {
+  const std::string body = pattern_bytes(0, 40000);
+  const std::string put = "PUT /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 40000\r\n\r\n" + body;
+  SECTION("the answer's head makes the copy useless: it leaves the bound at once") {
+    // The head and part of the body, then nothing: the exchange stays open.
+    TestBackend backend([](const ReceivedRequest&) {
+      return Reply::raw_bytes("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true);
+    });
+    Routemeter proxy(proxy_config("\"" + backend.address() + "\""));
+    HttpClient client(proxy.proxy_port());
+    REQUIRE(client.send_raw(put));
+    CHECK(wait_until([&] { return backend.request_count() == 1; }));
+    CHECK(wait_until([&] {
+      return find_metric(scrape(proxy.admin_port()), "routemeter_request_body_buffered_bytes") ==
+             0.0;
+    }));
+  }
+  SECTION("a retry sends the copy again: both count until the connect") {
+    // The first server resets after reading the request (a PUT is retried on
+    // reset); the second never completes a connect.
+    TestBackend resets([](const ReceivedRequest&) { return Reply::reset(); });
+    const StalledServer stalled;
+    Routemeter proxy(proxy_config("\"" + resets.address() + "\", \"" + stalled.address() + "\"", "",
+                                  "", "connect_timeout = \"60s\""));
+    HttpClient client(proxy.proxy_port());
+    REQUIRE(client.send_raw(put));
+    CHECK(wait_until([&] {
+      return find_metric(scrape(proxy.admin_port()), "routemeter_request_body_buffered_bytes") ==
+             2.0 * 40000;
+    }));
+    CHECK(resets.request_count() == 1);
+  }
+}
